@@ -1,0 +1,14 @@
+"""python -m award migrate|topics|api|relay|consumer|rebuild|all"""
+
+from shared.cli import service_main
+
+from award.bootstrap import definition
+from award.config import AwardSettings
+
+
+def main() -> None:
+    service_main(definition(), AwardSettings)
+
+
+if __name__ == "__main__":
+    main()

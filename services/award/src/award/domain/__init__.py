@@ -1,0 +1,1 @@
+"""Pure domain rules of the award service (stdlib and shared.domain only)."""

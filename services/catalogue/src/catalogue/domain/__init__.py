@@ -1,0 +1,1 @@
+"""Pure domain rules of the catalogue (stdlib and shared.domain only)."""

@@ -1,0 +1,11 @@
+"""Ledger settings: the shared pattern with this service's name."""
+
+from __future__ import annotations
+
+from pydantic import Field
+
+from shared.settings import ServiceSettings
+
+
+class LedgerSettings(ServiceSettings):
+    service_name: str = Field("ledger", alias="CAIRN_SERVICE")

@@ -1,0 +1,1 @@
+"""Pure domain rules of the ledger service (stdlib and shared.domain only)."""

@@ -1,0 +1,11 @@
+"""Transfer settings: the shared pattern with this service's name."""
+
+from __future__ import annotations
+
+from pydantic import Field
+
+from shared.settings import ServiceSettings
+
+
+class TransferSettings(ServiceSettings):
+    service_name: str = Field("transfer", alias="CAIRN_SERVICE")

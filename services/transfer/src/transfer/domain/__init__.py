@@ -1,0 +1,1 @@
+"""Pure domain rules of the transfer service (stdlib and shared.domain only)."""

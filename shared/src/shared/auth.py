@@ -1,0 +1,90 @@
+"""Bearer-token auth (DESIGN §6): HS256 JWTs with `sub`, `role`, `exp`.
+
+An institution may act only for its own id, a learner may read only its own records,
+an admin configures the consortium. Missing or bad token: 401. Right token, wrong
+tenant or role: 403, before anything is written."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from typing import Annotated, Literal
+
+import jwt
+from fastapi import Depends, Request
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+
+from shared.errors import Problem
+
+Role = Literal["admin", "institution", "learner"]
+ROLES: tuple[Role, ...] = ("admin", "institution", "learner")
+
+
+@dataclass(frozen=True, slots=True)
+class Principal:
+    subject: str
+    role: Role
+
+    @property
+    def is_admin(self) -> bool:
+        return self.role == "admin"
+
+
+def mint_token(secret: str, subject: str, role: Role, ttl_seconds: int = 3600 * 24) -> str:
+    if role not in ROLES:
+        raise ValueError(f"role must be one of {ROLES}")
+    now = int(time.time())
+    return jwt.encode({"sub": subject, "role": role, "iat": now, "exp": now + ttl_seconds},
+                      secret, algorithm="HS256")
+
+
+def decode_token(secret: str, token: str) -> Principal:
+    try:
+        claims = jwt.decode(token, secret, algorithms=["HS256"],
+                            options={"require": ["sub", "role", "exp"]})
+    except jwt.ExpiredSignatureError as error:
+        raise Problem(401, "token_expired", "The bearer token has expired") from error
+    except jwt.PyJWTError as error:
+        raise Problem(401, "invalid_token", "The bearer token is not valid",
+                      detail=str(error)) from error
+    if claims["role"] not in ROLES:
+        raise Problem(401, "invalid_token", "The bearer token has an unknown role")
+    return Principal(subject=str(claims["sub"]), role=claims["role"])
+
+
+_bearer = HTTPBearer(auto_error=False, description="JWT with claims sub, role, exp (HS256)")
+
+
+def current_principal(
+    request: Request,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+) -> Principal:
+    if credentials is None or credentials.scheme.lower() != "bearer":
+        raise Problem(401, "missing_token", "A bearer token is required")
+    secret = request.app.state.settings.auth_secret.get_secret_value()
+    return decode_token(secret, credentials.credentials)
+
+
+Caller = Annotated[Principal, Depends(current_principal)]
+
+
+def require_role(caller: Principal, *roles: Role) -> None:
+    if caller.role not in roles:
+        raise Problem(403, "role_forbidden", f"This action needs the role {' or '.join(roles)}",
+                      detail=f"the caller's role is {caller.role}")
+
+
+def require_institution(caller: Principal, institution_id: str) -> None:
+    """Only institution `institution_id` itself (R-MB tenancy)."""
+    require_role(caller, "institution")
+    if caller.subject != institution_id:
+        raise Problem(403, "wrong_tenant", "An institution may act only for itself",
+                      detail=f"the token is for {caller.subject!r}, not {institution_id!r}")
+
+
+def require_learner_or_admin(caller: Principal, learner_id: str) -> None:
+    if caller.is_admin:
+        return
+    require_role(caller, "learner", "admin")
+    if caller.subject != learner_id:
+        raise Problem(403, "wrong_tenant", "A learner may read only their own records")

@@ -1,0 +1,92 @@
+"""`python -m <service> <command>`: the same commands for every service.
+
+  migrate   run this service's Alembic migrations, then exit
+  topics    create the Kafka topics (idempotent)
+  api       serve the HTTP API (uvicorn)
+  relay     publish this service's outbox to the bus
+  consumer  run this service's consumers (projections)
+  rebuild   reset one projection and replay its topics from offset zero, then exit
+  all       api + relay + consumers in one process (development)
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import signal
+from collections.abc import Callable
+
+import structlog
+import uvicorn
+
+from shared.logging import configure_logging
+from shared.migrations import upgrade_to_head
+from shared.runtime import ServiceContext, ServiceDefinition, build_app, ensure_topics, make_bus
+from shared.settings import ServiceSettings
+
+log = structlog.get_logger(__name__)
+
+
+def service_main(definition: ServiceDefinition, settings_factory: Callable[[], ServiceSettings],
+                 argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog=f"python -m {definition.name}",
+                                     description=definition.title)
+    parser.add_argument("command", choices=["migrate", "topics", "api", "relay", "consumer",
+                                            "rebuild", "all"])
+    parser.add_argument("projection", nargs="?", help="with rebuild: the projection's name")
+    args = parser.parse_args(argv)
+    settings = settings_factory()
+    configure_logging(settings.log_level, settings.log_json)
+
+    if args.command == "migrate":
+        upgrade_to_head(definition.alembic_ini, settings.database_url)
+        log.info("migrations.done", service=definition.name)
+    elif args.command in ("api", "all"):
+        app = build_app(definition, settings, run_workers=args.command == "all")
+        uvicorn.run(app, host=settings.host, port=settings.port, log_config=None,
+                    access_log=False)
+    elif args.command == "topics":
+        asyncio.run(ensure_topics(make_bus(settings), settings))
+    else:
+        asyncio.run(_run_workers(definition, settings, args.command, args.projection))
+
+
+async def _run_workers(definition: ServiceDefinition, settings: ServiceSettings, command: str,
+                       projection: str | None) -> None:
+    from shared.db import create_engine
+
+    ctx = ServiceContext(definition, settings, create_engine(settings), bus=make_bus(settings))
+    await ensure_topics(ctx.bus, settings)
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, ctx._stop.set)
+    try:
+        if command == "relay":
+            ctx.start_workers(relay=True, consumers=False)
+        elif command == "consumer":
+            ctx.start_workers(relay=False, consumers=True)
+        elif command == "rebuild":
+            await _rebuild(ctx, projection)
+            return
+        await ctx._stop.wait()
+    finally:
+        await ctx.stop_workers()
+        await ctx.engine.dispose()
+
+
+async def _rebuild(ctx: ServiceContext, name: str | None) -> None:
+    """Run with this projection's other consumers stopped: they share its group."""
+    consumers = ctx.build_consumers()
+    if name not in consumers:
+        raise SystemExit(f"unknown projection {name!r}; one of: {', '.join(consumers)}")
+    loop = consumers[name]
+    runner = asyncio.create_task(loop.run(ctx._stop))
+    await loop.rebuild()
+    quiet = 0
+    while quiet < 5:  # caught up: nothing applied and no lag for a second
+        before = loop.applied
+        await asyncio.sleep(0.2)
+        quiet = quiet + 1 if loop.applied == before else 0
+    ctx._stop.set()
+    await runner
+    log.info("projection.rebuilt", projection=name, events=loop.applied)

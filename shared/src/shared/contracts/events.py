@@ -1,0 +1,90 @@
+"""Versioned event payloads: the only code services share about each other.
+A change that breaks a reader is a new class with a new `.vN` type, never an edit."""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import ClassVar
+
+from pydantic import BaseModel, ConfigDict
+
+from shared.contracts.envelope import CloudEvent
+from shared.contracts.values import AwardingPowers, CourseRef, CreditValue, LevelValue, SubjectShareValue
+
+
+class EventPayload(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="ignore")  # readers tolerate added fields
+    event_type: ClassVar[str]
+    topic: ClassVar[str]
+
+
+# --- catalogue.events (key: institution id) ---------------------------------------------
+
+class InstitutionRegisteredV1(EventPayload):
+    """R-MB-1: a member registered or its details changed (`revision` grows)."""
+
+    event_type: ClassVar[str] = "cairn.catalogue.institution.registered.v1"
+    topic: ClassVar[str] = "catalogue.events"
+    institution_id: str
+    revision: int
+    name: str
+    country: str
+    framework: str
+    awarding_powers: AwardingPowers
+
+
+class CourseVersionPublishedV1(EventPayload):
+    """R-CAT-1/2: a new version of a course; carries the whole version."""
+
+    event_type: ClassVar[str] = "cairn.catalogue.course.published.v1"
+    topic: ClassVar[str] = "catalogue.events"
+    institution_id: str
+    code: str
+    version: int
+    effective_from: date
+    title: str
+    credit: CreditValue
+    level: LevelValue
+    notional_hours: int | None = None
+    subjects: list[SubjectShareValue]
+    cah: list[str] = []
+    isced_f: str | None = None
+    learning_outcomes: list[str] = []
+    assessment: str | None = None
+    participation: str | None = None
+    identity_verified: bool | None = None
+    quality_assurance: str | None = None
+    language: str | None = None
+    micro_credential: bool = False
+    eu_micro_credential: bool = False
+    units: list[CourseRef] = []
+    content_hash: str
+
+
+class EquivalencePublishedV1(EventPayload):
+    """R-CAT-3: published by the receiving member; `revision` grows on change."""
+
+    event_type: ClassVar[str] = "cairn.catalogue.equivalence.published.v1"
+    topic: ClassVar[str] = "catalogue.events"
+    institution_id: str
+    equivalence_id: str
+    revision: int
+    source: list[CourseRef]
+    target_code: str
+    effective_from: date
+    effective_to: date | None = None
+    withdrawn: bool = False
+
+
+EVENT_TYPES: dict[str, type[EventPayload]] = {
+    cls.event_type: cls
+    for cls in (InstitutionRegisteredV1, CourseVersionPublishedV1, EquivalencePublishedV1)
+}
+
+
+def payload_of(event: CloudEvent) -> EventPayload | None:
+    """The typed payload of an event, or None for a type this reader does not know
+    (a newer version it can ignore)."""
+    model = EVENT_TYPES.get(event.type)
+    return model.model_validate(event.data) if model else None
+

@@ -1,0 +1,110 @@
+"""The HTTP kit every service uses: problem+json errors, request ids on every log line,
+request-latency metrics, JSON-only bodies, health, readiness and /metrics."""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import structlog
+from fastapi import APIRouter, FastAPI, Request
+from fastapi.responses import JSONResponse, Response
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from sqlalchemy import text
+
+from shared.errors import Problem, install_error_handlers, problem_response
+from shared.metrics import REQUEST_LATENCY
+
+MAX_BODY_BYTES = 32 << 20  # a 10,000-item results batch is ~5 MB
+_BODY_METHODS = {b"POST", b"PUT", b"PATCH"}
+
+
+class EdgeMiddleware:
+    """Pure ASGI (cheap on the hot path): request id, latency metric, body guards."""
+
+    def __init__(self, app: Any, service: str) -> None:
+        self.app, self.service = app, service
+
+    async def __call__(self, scope: dict, receive: Callable, send: Callable) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        headers = dict(scope["headers"])
+        request_id = headers.get(b"x-request-id", b"").decode()[:64] or uuid.uuid4().hex
+        rejection = _reject_body(scope, headers)
+        status_holder = {"status": 500}
+
+        async def send_wrapper(message: dict) -> None:
+            if message["type"] == "http.response.start":
+                status_holder["status"] = message["status"]
+                message.setdefault("headers", [])
+                message["headers"] = [*message["headers"], (b"x-request-id", request_id.encode())]
+            await send(message)
+
+        started = time.perf_counter()
+        with structlog.contextvars.bound_contextvars(request_id=request_id, service=self.service):
+            if rejection is not None:
+                await problem_response(rejection)(scope, receive, send_wrapper)
+            else:
+                await self.app(scope, receive, send_wrapper)
+        route = scope.get("route")
+        REQUEST_LATENCY.labels(self.service, scope["method"],
+                               getattr(route, "path", "unmatched"),
+                               str(status_holder["status"])).observe(time.perf_counter() - started)
+
+
+def _reject_body(scope: dict, headers: dict[bytes, bytes]) -> Problem | None:
+    method = scope["method"].encode()
+    if method not in _BODY_METHODS:
+        return None
+    length = headers.get(b"content-length")
+    if length is not None and length.isdigit() and int(length) > MAX_BODY_BYTES:
+        return Problem(413, "payload_too_large", "The request body is too large",
+                       detail=f"at most {MAX_BODY_BYTES} bytes")
+    has_body = (length is not None and length != b"0") or b"transfer-encoding" in headers
+    media = headers.get(b"content-type", b"").split(b";")[0].strip().lower()
+    if has_body and not (media == b"application/json" or media.endswith(b"+json")):
+        return Problem(415, "unsupported_media_type", "Send the body as application/json",
+                       detail=f"got content-type {media.decode() or '(none)'}")
+    return None
+
+
+def create_service_app(*, service: str, title: str, description: str, version: str,
+                       lifespan: Callable, routers: Sequence[APIRouter],
+                       readiness: Callable[[FastAPI], Any] | None = None) -> FastAPI:
+    app = FastAPI(title=title, description=description, version=version, lifespan=lifespan,
+                  docs_url="/docs", openapi_url="/openapi.json",
+                  responses={401: {"description": "Missing or invalid bearer token"},
+                             403: {"description": "Wrong role or wrong tenant"}})
+    install_error_handlers(app)
+    app.add_middleware(EdgeMiddleware, service=service)
+    for router in routers:
+        app.include_router(router)
+
+    @app.get("/health", tags=["operations"], summary="Liveness")
+    async def health() -> dict[str, str]:
+        return {"status": "ok", "service": service}
+
+    @app.get("/ready", tags=["operations"], summary="Readiness: database and bus")
+    async def ready(request: Request) -> JSONResponse:
+        checks: dict[str, str] = {}
+        try:
+            async with request.app.state.ctx.engine.connect() as conn:
+                await conn.execute(text("SELECT 1"))
+            checks["database"] = "ok"
+        except Exception as error:  # readiness reports, it does not raise
+            checks["database"] = f"down: {type(error).__name__}"
+        if readiness is not None:
+            checks.update(await readiness(request.app))
+        ok = all(v == "ok" for v in checks.values())
+        return JSONResponse({"status": "ready" if ok else "not_ready", "checks": checks},
+                            status_code=200 if ok else 503)
+
+    @app.get("/metrics", tags=["operations"], summary="Prometheus metrics",
+             response_class=Response)
+    async def metrics() -> Response:
+        return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
+
+    return app

@@ -1,0 +1,1 @@
+"""Messaging core shared by every service: outbox, relay, inbox/consumer loop, buses."""

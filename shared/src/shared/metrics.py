@@ -1,0 +1,19 @@
+"""Prometheus metrics shared by every service (one registry per process; the
+`service` label tells the services apart in the embedded default)."""
+
+from __future__ import annotations
+
+from prometheus_client import Counter, Gauge, Histogram
+
+REQUEST_LATENCY = Histogram(
+    "cairn_http_request_duration_seconds", "HTTP request latency",
+    ["service", "method", "route", "status"],
+    buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
+)
+OUTBOX_BACKLOG = Gauge("cairn_outbox_backlog", "Outbox rows not yet published", ["service"])
+OUTBOX_PUBLISHED = Counter("cairn_outbox_published_total", "Events published by the relay",
+                           ["service"])
+CONSUMER_LAG = Gauge("cairn_consumer_lag", "Records behind the end of the topics",
+                     ["service", "consumer"])
+EVENTS_CONSUMED = Counter("cairn_events_consumed_total", "Events handled by consumers",
+                          ["service", "consumer", "outcome"])

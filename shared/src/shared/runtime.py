@@ -1,0 +1,143 @@
+"""What every service is made of, and the wiring they share.
+
+A service's bootstrap.py (its composition root) builds a `ServiceDefinition`; this
+module turns it into a FastAPI app whose lifespan opens the engine and, where asked,
+runs the outbox relay and the consumer loops as background tasks. Nothing connects at
+import time."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator, Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import structlog
+from fastapi import APIRouter, FastAPI
+from sqlalchemy import MetaData, Table
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from shared.db import create_engine
+from shared.http import create_service_app
+from shared.messaging.bus import TOPICS, Bus
+from shared.messaging.consumer import ConsumerLoop, Projection
+from shared.messaging.kafka_bus import KafkaBus
+from shared.messaging.memory_bus import InProcessBus
+from shared.messaging.relay import OutboxRelay
+from shared.settings import ServiceSettings
+
+log = structlog.get_logger(__name__)
+
+
+@dataclass(frozen=True)
+class ServiceDefinition:
+    name: str
+    title: str
+    description: str
+    metadata: MetaData
+    outbox: Table
+    inbox: Table
+    dead_letter: Table
+    alembic_ini: Path
+    routers: Sequence[APIRouter]
+    projections: Callable[[], list[Projection]] = list
+    version: str = "1.0.0"
+
+
+@dataclass
+class ServiceContext:
+    """Per-process state a route or a worker needs; lives on `app.state.ctx`."""
+
+    definition: ServiceDefinition
+    settings: ServiceSettings
+    engine: AsyncEngine
+    bus: Bus | None = None
+    relay: OutboxRelay | None = None
+    consumers: dict[str, ConsumerLoop] = field(default_factory=dict)
+    _stop: asyncio.Event = field(default_factory=asyncio.Event)
+    _tasks: list[asyncio.Task] = field(default_factory=list)
+
+    def build_relay(self, *, replay_all_on_start: bool = False) -> OutboxRelay:
+        assert self.bus is not None
+        self.relay = OutboxRelay(
+            self.engine, self.definition.outbox, self.bus.publisher(),
+            service=self.definition.name, batch_size=self.settings.relay_batch_size,
+            idle_seconds=self.settings.relay_idle_seconds,
+            replay_all_on_start=replay_all_on_start)
+        return self.relay
+
+    def build_consumers(self) -> dict[str, ConsumerLoop]:
+        assert self.bus is not None
+        for projection in self.definition.projections():
+            group = f"{self.definition.name}.{projection.name}"
+            self.consumers[projection.name] = ConsumerLoop(
+                self.engine, self.bus.subscription(projection.topics, group), projection,
+                inbox=self.definition.inbox, dead_letter=self.definition.dead_letter,
+                service=self.definition.name, batch_size=self.settings.consumer_batch_size)
+        return self.consumers
+
+    def start_workers(self, *, relay: bool = True, consumers: bool = True) -> None:
+        if relay:
+            r = self.relay or self.build_relay(
+                replay_all_on_start=isinstance(self.bus, InProcessBus))
+            self._spawn(r.run(self._stop), "relay")
+        if consumers:
+            for name, loop in (self.consumers or self.build_consumers()).items():
+                self._spawn(loop.run(self._stop), f"consumer:{name}")
+
+    def _spawn(self, coro, name: str) -> None:
+        task = asyncio.create_task(coro, name=f"{self.definition.name}:{name}")
+        task.add_done_callback(_report_crash)
+        self._tasks.append(task)
+
+    async def stop_workers(self) -> None:
+        self._stop.set()
+        if self._tasks:
+            await asyncio.gather(*self._tasks, return_exceptions=True)
+        self._tasks.clear()
+
+
+def _report_crash(task: asyncio.Task) -> None:
+    if not task.cancelled() and task.exception() is not None:
+        log.error("worker.crashed", task=task.get_name(), exc_info=task.exception())
+
+
+def make_bus(settings: ServiceSettings) -> Bus:
+    if settings.bus == "memory":
+        return InProcessBus()
+    return KafkaBus(settings.kafka_bootstrap_servers, client_id=f"cairn-{settings.service_name}")
+
+
+async def ensure_topics(bus: Bus, settings: ServiceSettings) -> None:
+    await bus.ensure_topics(TOPICS, settings.topic_partitions)
+
+
+def build_app(definition: ServiceDefinition, settings: ServiceSettings, *,
+              bus: Bus | None = None, run_workers: bool = False) -> FastAPI:
+    """The service's app. With `run_workers` the lifespan also runs the relay and the
+    consumers (embedded default, single-process dev); in production they are separate
+    processes (`python -m <svc> relay|consumer`)."""
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        engine = create_engine(settings)
+        ctx = ServiceContext(definition, settings, engine,
+                             bus=bus or (make_bus(settings) if run_workers else None))
+        app.state.settings = settings
+        app.state.ctx = ctx
+        if run_workers:
+            await ensure_topics(ctx.bus, settings)
+            ctx.start_workers()
+        log.info("service.started", service=definition.name, workers=run_workers)
+        try:
+            yield
+        finally:
+            await ctx.stop_workers()
+            await engine.dispose()
+
+    app = create_service_app(service=definition.name, title=definition.title,
+                             description=definition.description, version=definition.version,
+                             lifespan=lifespan, routers=definition.routers)
+    app.state.settings = settings  # auth needs it even before the lifespan has run
+    return app

@@ -1,0 +1,55 @@
+"""One settings pattern for every service (pydantic-settings).
+
+Every process reads the same environment variables; a service's settings class
+only adds its name and defaults. Outside local mode the demo secret is refused,
+so a production deployment cannot start with a token-signing key everyone knows.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import Field, SecretStr, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+DEMO_AUTH_SECRET = "cairn-demo-secret-change-me-0123456789abcdef"  # noqa: S105 - local mode only
+
+
+class ServiceSettings(BaseSettings):
+    """Settings shared by all four services. Environment variable names are the contract
+    with docker-compose.yml and deploy/ (a test checks the compose file against them)."""
+
+    model_config = SettingsConfigDict(extra="ignore", populate_by_name=True)
+
+    service_name: str = Field("cairn", alias="CAIRN_SERVICE")
+    mode: Literal["local", "production"] = Field("local", alias="CAIRN_MODE")
+    auth_secret: SecretStr = Field(SecretStr(DEMO_AUTH_SECRET), alias="CAIRN_AUTH_SECRET")
+    database_url: str = Field(
+        "postgresql+asyncpg://postgres:postgres@localhost:5432/cairn", alias="DATABASE_URL"
+    )
+    bus: Literal["kafka", "memory"] = Field("kafka", alias="CAIRN_BUS")
+    kafka_bootstrap_servers: str = Field("localhost:9092", alias="KAFKA_BOOTSTRAP_SERVERS")
+    topic_partitions: int = Field(6, alias="CAIRN_TOPIC_PARTITIONS", ge=1)
+    host: str = Field("0.0.0.0", alias="CAIRN_HOST")  # noqa: S104 - containers listen on all
+    port: int = Field(8000, alias="CAIRN_PORT", ge=1, le=65535)
+    log_level: str = Field("INFO", alias="CAIRN_LOG_LEVEL")
+    log_json: bool = Field(True, alias="CAIRN_LOG_JSON")
+    relay_batch_size: int = Field(5000, alias="CAIRN_RELAY_BATCH_SIZE", ge=1)
+    relay_idle_seconds: float = Field(0.05, alias="CAIRN_RELAY_IDLE_SECONDS", gt=0)
+    consumer_batch_size: int = Field(500, alias="CAIRN_CONSUMER_BATCH_SIZE", ge=1)
+    db_pool_size: int = Field(10, alias="CAIRN_DB_POOL_SIZE", ge=1)
+
+    @model_validator(mode="after")
+    def _refuse_demo_secret_outside_local(self) -> ServiceSettings:
+        secret = self.auth_secret.get_secret_value()
+        if self.mode != "local" and (secret == DEMO_AUTH_SECRET or len(secret) < 32):
+            raise ValueError(
+                "CAIRN_AUTH_SECRET must be set to a private secret of at least 32 characters "
+                "outside local mode (CAIRN_MODE=local is the only mode that accepts the demo secret)"
+            )
+        return self
+
+    @property
+    def schema(self) -> str:
+        """Each service owns one PostgreSQL schema named after it."""
+        return self.service_name
