@@ -180,7 +180,7 @@ async def test_the_topics_command_creates_every_declared_topic() -> None:
         def __init__(self) -> None:
             self.created: set[str] = set()
 
-        async def ensure_topics(self, topics, partitions) -> None:
+        async def ensure_topics(self, topics, partitions, replication=1) -> None:
             self.created |= set(topics)
 
     bus = RecordingBus()

@@ -110,7 +110,7 @@ def make_bus(settings: ServiceSettings) -> Bus:
 
 
 async def ensure_topics(bus: Bus, settings: ServiceSettings) -> None:
-    await bus.ensure_topics(TOPICS, settings.topic_partitions)
+    await bus.ensure_topics(TOPICS, settings.topic_partitions, settings.topic_replication)
 
 
 def build_app(definition: ServiceDefinition, settings: ServiceSettings, *,

@@ -30,6 +30,7 @@ class ServiceSettings(BaseSettings):
     bus: Literal["kafka", "memory"] = Field("kafka", alias="CAIRN_BUS")
     kafka_bootstrap_servers: str = Field("localhost:9092", alias="KAFKA_BOOTSTRAP_SERVERS")
     topic_partitions: int = Field(6, alias="CAIRN_TOPIC_PARTITIONS", ge=1)
+    topic_replication: int = Field(1, alias="CAIRN_TOPIC_REPLICATION", ge=1)
     host: str = Field("0.0.0.0", alias="CAIRN_HOST")  # noqa: S104 - containers listen on all
     port: int = Field(8000, alias="CAIRN_PORT", ge=1, le=65535)
     log_level: str = Field("INFO", alias="CAIRN_LOG_LEVEL")

@@ -26,13 +26,14 @@ class KafkaBus:
     def subscription(self, topics: Sequence[str], group: str) -> KafkaSubscription:
         return KafkaSubscription(self.bootstrap_servers, tuple(topics), group, self.client_id)
 
-    async def ensure_topics(self, topics: Sequence[str], partitions: int) -> None:
+    async def ensure_topics(self, topics: Sequence[str], partitions: int,
+                            replication: int = 1) -> None:
         admin = AIOKafkaAdminClient(bootstrap_servers=self.bootstrap_servers,
                                     client_id=f"{self.client_id}-admin")
         await admin.start()
         try:
             existing = set(await admin.list_topics())
-            missing = [NewTopic(t, num_partitions=partitions, replication_factor=1)
+            missing = [NewTopic(t, num_partitions=partitions, replication_factor=replication)
                        for t in topics if t not in existing]
             if missing:
                 try:

@@ -26,7 +26,8 @@ class InProcessBus:
     def subscription(self, topics: Sequence[str], group: str) -> InProcessSubscription:
         return InProcessSubscription(self, tuple(topics), group)
 
-    async def ensure_topics(self, topics: Sequence[str], partitions: int) -> None:
+    async def ensure_topics(self, topics: Sequence[str], partitions: int,
+                            replication: int = 1) -> None:
         for topic in topics:
             self._logs.setdefault(topic, [])
 
