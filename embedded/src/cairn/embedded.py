@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import os
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -42,6 +42,7 @@ class EmbeddedConfig:
     database_url: str
     port: int = 8000
     seed_demo: bool = True
+    on_ready: Callable[[], None] | None = None  # e.g. print where to open it
 
     @staticmethod
     def data_dir() -> Path:
@@ -76,6 +77,8 @@ def create_embedded_app(config: EmbeddedConfig) -> FastAPI:
                 from cairn.demo import seed_demo
                 await seed_demo(app)
             log.info("embedded.ready", port=config.port)
+            if config.on_ready is not None:
+                config.on_ready()
             yield
 
     app = FastAPI(title="Cairn (embedded)", lifespan=lifespan, docs_url=None, redoc_url=None,

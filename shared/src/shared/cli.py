@@ -21,6 +21,7 @@ import uvicorn
 
 from shared.logging import configure_logging
 from shared.migrations import upgrade_to_head
+from shared.db import create_engine
 from shared.runtime import ServiceContext, ServiceDefinition, build_app, ensure_topics, make_bus
 from shared.settings import ServiceSettings
 
@@ -53,9 +54,8 @@ def service_main(definition: ServiceDefinition, settings_factory: Callable[[], S
 
 async def _run_workers(definition: ServiceDefinition, settings: ServiceSettings, command: str,
                        projection: str | None) -> None:
-    from shared.db import create_engine
-
-    ctx = ServiceContext(definition, settings, create_engine(settings), bus=make_bus(settings))
+    ctx = ServiceContext(definition, settings, create_engine(settings), bus=make_bus(settings),
+                         stop_on_crash=True)
     await ensure_topics(ctx.bus, settings)
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -72,6 +72,8 @@ async def _run_workers(definition: ServiceDefinition, settings: ServiceSettings,
     finally:
         await ctx.stop_workers()
         await ctx.engine.dispose()
+    if ctx.crashed:
+        raise SystemExit(1)  # let the supervisor restart this process
 
 
 async def _rebuild(ctx: ServiceContext, name: str | None) -> None:
@@ -82,11 +84,10 @@ async def _rebuild(ctx: ServiceContext, name: str | None) -> None:
     loop = consumers[name]
     runner = asyncio.create_task(loop.run(ctx._stop))
     await loop.rebuild()
-    quiet = 0
-    while quiet < 5:  # caught up: nothing applied and no lag for a second
-        before = loop.applied
+    settled = 0
+    while settled < 3:  # caught up three checks in a row
         await asyncio.sleep(0.2)
-        quiet = quiet + 1 if loop.applied == before else 0
+        settled = settled + 1 if await loop.caught_up() else 0
     ctx._stop.set()
     await runner
     log.info("projection.rebuilt", projection=name, events=loop.applied)

@@ -55,6 +55,8 @@ class ServiceContext:
     bus: Bus | None = None
     relay: OutboxRelay | None = None
     consumers: dict[str, ConsumerLoop] = field(default_factory=dict)
+    stop_on_crash: bool = False  # a worker process exits when its worker dies (to be restarted)
+    crashed: bool = False
     _stop: asyncio.Event = field(default_factory=asyncio.Event)
     _tasks: list[asyncio.Task] = field(default_factory=list)
 
@@ -88,19 +90,22 @@ class ServiceContext:
 
     def _spawn(self, coro, name: str) -> None:
         task = asyncio.create_task(coro, name=f"{self.definition.name}:{name}")
-        task.add_done_callback(_report_crash)
+        task.add_done_callback(self._on_done)
         self._tasks.append(task)
+
+    def _on_done(self, task: asyncio.Task) -> None:
+        if task.cancelled() or task.exception() is None:
+            return
+        log.error("worker.crashed", task=task.get_name(), exc_info=task.exception())
+        self.crashed = True
+        if self.stop_on_crash:
+            self._stop.set()
 
     async def stop_workers(self) -> None:
         self._stop.set()
         if self._tasks:
             await asyncio.gather(*self._tasks, return_exceptions=True)
         self._tasks.clear()
-
-
-def _report_crash(task: asyncio.Task) -> None:
-    if not task.cancelled() and task.exception() is not None:
-        log.error("worker.crashed", task=task.get_name(), exc_info=task.exception())
 
 
 def make_bus(settings: ServiceSettings) -> Bus:

@@ -50,6 +50,9 @@ class Subscription(Protocol):
     async def seek_to_beginning(self) -> None:
         """Read every topic again from offset zero (projection rebuild)."""
 
+    async def rewind_to_committed(self) -> None:
+        """Fetch again from the group's committed positions (after a failed batch)."""
+
     async def lag(self) -> int:
         """Records not yet fetched by this subscription."""
 

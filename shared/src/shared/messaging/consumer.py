@@ -44,6 +44,7 @@ class ConsumerLoop:
         self._inbox, self._dead = inbox, dead_letter
         self._service, self._batch_size = service, batch_size
         self.applied = 0
+        self._busy = False
         self._rebuild_requested = asyncio.Event()
         self._rebuilt = asyncio.Event()
 
@@ -55,12 +56,26 @@ class ConsumerLoop:
                     await self._do_rebuild()
                 records = await self._sub.fetch(self._batch_size, timeout=0.2)
                 if records:
-                    await self.apply_batch(records)
-                    await self._sub.commit(records)  # only now: the effect is durable
-                CONSUMER_LAG.labels(self._service, self._projection.name).set(
-                    await self._sub.lag())
+                    self._busy = True
+                    try:
+                        await self.apply_batch(records)
+                        await self._sub.commit(records)  # only now: the effect is durable
+                    except Exception:  # e.g. the database is away: read these again later
+                        log.exception("consumer.batch_not_applied", consumer=self._projection.name)
+                        await self._sub.rewind_to_committed()
+                        await asyncio.sleep(1.0)
+                    finally:
+                        self._busy = False
+                else:
+                    CONSUMER_LAG.labels(self._service, self._projection.name).set(
+                        await self._sub.lag())
         finally:
             await self._sub.stop()
+
+    async def caught_up(self) -> bool:
+        """Nothing in flight and nothing left to read (as of now)."""
+        return not self._busy and not self._rebuild_requested.is_set() \
+            and await self._sub.lag() == 0
 
     async def rebuild(self) -> None:
         """Reset the projection and read every topic again from offset zero; returns

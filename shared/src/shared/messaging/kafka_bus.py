@@ -85,7 +85,6 @@ class KafkaSubscription:
             auto_offset_reset="earliest",
             max_poll_records=2000,
         )
-        self._rewind = False
 
     async def start(self) -> None:
         await self._consumer.start()
@@ -96,11 +95,6 @@ class KafkaSubscription:
     async def fetch(self, max_records: int, timeout: float) -> list[DeliveredRecord]:
         batches = await self._consumer.getmany(timeout_ms=int(timeout * 1000),
                                                max_records=max_records)
-        if self._rewind and self._consumer.assignment():
-            # Rewinding needs an assignment; drop what was fetched and start from zero.
-            self._rewind = False
-            await self._consumer.seek_to_beginning(*self._consumer.assignment())
-            return []
         return [
             DeliveredRecord(m.topic, m.partition, m.offset, m.key, m.value,
                             tuple(m.headers or ()))
@@ -116,16 +110,23 @@ class KafkaSubscription:
             await self._consumer.commit(offsets)
 
     async def seek_to_beginning(self) -> None:
-        assignment = self._consumer.assignment()
-        if assignment:
-            await self._consumer.seek_to_beginning(*assignment)
-        else:
-            self._rewind = True
+        # Seeking needs partitions: join the group first. Whatever this fetches is read
+        # again after the seek.
+        while not self._consumer.assignment():
+            await self._consumer.getmany(timeout_ms=200)
+        await self._consumer.seek_to_beginning(*self._consumer.assignment())
+
+    async def rewind_to_committed(self) -> None:
+        for tp in self._consumer.assignment():
+            committed = await self._consumer.committed(tp)
+            if committed is None:
+                await self._consumer.seek_to_beginning(tp)
+            else:
+                self._consumer.seek(tp, committed)
 
     async def lag(self) -> int:
-        total = 0
-        for tp in self._consumer.assignment():
-            high = self._consumer.highwater(tp)
-            if high is not None:
-                total += max(0, high - await self._consumer.position(tp))
-        return total
+        assignment = list(self._consumer.assignment())
+        if not assignment:
+            return 0
+        ends = await self._consumer.end_offsets(assignment)
+        return sum(max(0, ends[tp] - await self._consumer.position(tp)) for tp in assignment)

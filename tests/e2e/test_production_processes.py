@@ -1,0 +1,136 @@
+"""The production shape, as processes: each service started with the same commands
+docker-compose.yml uses (`python -m <svc> migrate|api|relay|consumer|rebuild`), on the
+real PostgreSQL and Kafka, talking only through the broker."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Iterator
+
+import httpx
+import pytest
+
+from tests.integration.test_catalogue_api import COURSE, member
+from tests.plugins.services import ADMIN, auth
+
+pytestmark = pytest.mark.e2e
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class Processes:
+    def __init__(self, env: dict[str, str], log_dir) -> None:
+        self.env, self.log_dir, self.running = env, log_dir, []
+
+    def start(self, service: str, command: str, *args: str, **env: str) -> subprocess.Popen:
+        log = open(self.log_dir / f"{service}-{command}-{len(self.running)}.log", "w")  # noqa: SIM115
+        process = subprocess.Popen([sys.executable, "-m", service, command, *args],
+                                   env={**self.env, **env}, stdout=log, stderr=subprocess.STDOUT)
+        self.running.append((process, log))
+        return process
+
+    def run(self, service: str, command: str, *args: str, timeout: float = 120) -> None:
+        result = subprocess.run([sys.executable, "-m", service, command, *args], env=self.env,
+                                capture_output=True, text=True, timeout=timeout)
+        assert result.returncode == 0, f"{service} {command} failed:\n{result.stderr[-3000:]}"
+
+    def stop(self, process: subprocess.Popen) -> None:
+        process.send_signal(signal.SIGTERM)
+        try:
+            process.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+    def stop_all(self) -> None:
+        for process, log in self.running:
+            if process.poll() is None:
+                self.stop(process)
+            log.close()
+
+    def logs(self) -> str:
+        return "\n".join(f"--- {p.args[2:4]}\n" + open(log.name).read()[-2000:]
+                         for p, log in self.running)
+
+
+@pytest.fixture
+def processes(migrated_database, kafka_bootstrap, tmp_path) -> Iterator[Processes]:
+    env = {**os.environ, "DATABASE_URL": migrated_database,
+           "KAFKA_BOOTSTRAP_SERVERS": kafka_bootstrap, "CAIRN_BUS": "kafka",
+           "CAIRN_MODE": "local", "CAIRN_LOG_LEVEL": "INFO", "CAIRN_RELAY_IDLE_SECONDS": "0.05"}
+    procs = Processes(env, tmp_path)
+    yield procs
+    procs.stop_all()
+
+
+def wait_ready(port: int, procs: Processes, timeout: float = 60) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            if httpx.get(f"http://127.0.0.1:{port}/ready", timeout=2).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.3)
+    raise AssertionError(f"port {port} never became ready\n{procs.logs()}")
+
+
+def replica_counts(port: int) -> dict:
+    response = httpx.get(f"http://127.0.0.1:{port}/v1/catalogue-replica", headers=ADMIN,
+                         timeout=5)
+    assert response.status_code == 200, response.text
+    return response.json()["counts"]
+
+
+def wait_for(check, what: str, procs: Processes, timeout: float = 60) -> None:
+    deadline = time.monotonic() + timeout
+    while not check():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}\n{procs.logs()}")
+        time.sleep(0.3)
+
+
+def test_services_as_separate_processes_talk_through_kafka(processes: Processes) -> None:
+    for service in ("catalogue", "ledger"):
+        processes.run(service, "migrate")  # idempotent: already at head
+    processes.run("catalogue", "topics")
+    catalogue_port, ledger_port = free_port(), free_port()
+    processes.start("catalogue", "api", CAIRN_PORT=str(catalogue_port))
+    processes.start("catalogue", "relay")
+    processes.start("ledger", "api", CAIRN_PORT=str(ledger_port))
+    consumer = processes.start("ledger", "consumer")
+    wait_ready(catalogue_port, processes)
+    wait_ready(ledger_port, processes)
+
+    base = f"http://127.0.0.1:{catalogue_port}"
+    iid = f"proc-{uuid.uuid4().hex[:8]}"
+    assert httpx.put(f"{base}/v1/institutions/{iid}", json=member(), headers=ADMIN
+                     ).status_code == 201
+    before = replica_counts(ledger_port)
+    for code in ("PX1", "PX2", "PX3"):
+        response = httpx.put(f"{base}/v1/institutions/{iid}/courses/{code}", json=COURSE,
+                             headers=auth("institution", iid))
+        assert response.status_code == 201, response.text
+    wait_for(lambda: replica_counts(ledger_port)["courses"] >= before["courses"] + 3,
+             "the ledger's replica to receive three courses", processes)
+    settled = replica_counts(ledger_port)
+
+    # Rebuild from offset zero with the consumer stopped (it shares the group).
+    processes.stop(consumer)
+    processes.run("ledger", "rebuild", "catalogue-replica")
+    assert replica_counts(ledger_port) == settled
+
+    metrics = httpx.get(f"http://127.0.0.1:{catalogue_port}/metrics").text
+    assert "cairn_http_request_duration_seconds_bucket" in metrics
+    docs = httpx.get(f"{base}/docs")
+    assert docs.status_code == 200 and "swagger" in docs.text.lower()
