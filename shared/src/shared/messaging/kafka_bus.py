@@ -129,4 +129,7 @@ class KafkaSubscription:
         if not assignment:
             return 0
         ends = await self._consumer.end_offsets(assignment)
-        return sum(max(0, ends[tp] - await self._consumer.position(tp)) for tp in assignment)
+        total = 0
+        for tp in assignment:
+            total += max(0, ends[tp] - await self._consumer.position(tp))
+        return total

@@ -7,7 +7,8 @@ from collections.abc import Sequence
 from datetime import date
 from typing import Any
 
-from sqlalchemy import and_, func, insert, literal, or_, select, text, tuple_, update
+from sqlalchemy import and_, any_, func, insert, literal, or_, select, text, tuple_, update
+from sqlalchemy.dialects.postgresql import distinct_on
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from shared.domain.levels import Framework, Level
@@ -107,7 +108,7 @@ async def search_courses(conn: AsyncConnection, *, at: date, institution: str | 
                          after: tuple[str, str] | None) -> list[Any]:
     """The version in force at `at` of every course matching the filters, by key."""
     in_force = (
-        select(cv).distinct(cv.c.institution_id, cv.c.code)
+        select(cv).ext(distinct_on(cv.c.institution_id, cv.c.code))
         .where(cv.c.effective_from <= at)
         .order_by(cv.c.institution_id, cv.c.code, cv.c.effective_from.desc(),
                   cv.c.version.desc())
@@ -125,7 +126,7 @@ async def search_courses(conn: AsyncConnection, *, at: date, institution: str | 
             query = query.where(func.array_to_string(sub.c.cah, " ").op("~")(
                 literal(r"(^| )" + prefix.replace("-", r"\-"))))
         else:
-            query = query.where(sub.c.hecos.any(subject))
+            query = query.where(literal(subject) == any_(sub.c.hecos))
     if q:
         query = query.where(or_(sub.c.search.op("@@")(func.websearch_to_tsquery("simple", q)),
                                 sub.c.title.ilike(f"%{q}%")))
