@@ -13,6 +13,8 @@ import sys
 import time
 import traceback
 
+import structlog
+
 from benchmarks import Benchmark, Result, discover
 from benchmarks._context import Context
 from benchmarks._machine import describe
@@ -96,6 +98,7 @@ def _print_table(rows: list[tuple[Benchmark, Result | None, str | None, float]],
 
 def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(logging.WARNING))
     known = discover()
     args = _parse(sys.argv[1:] if argv is None else argv, known)
     if args.list:

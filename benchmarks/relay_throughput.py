@@ -72,10 +72,10 @@ def make_events(n: int, keys: int, topic: str, seed: int = 7
             "level": {"framework": "FHEQ", "value": rnd.randrange(4, 8)},
             "grade": rnd.choice(("A", "B", "C", "D", "Pass", "Merit", "Distinction")),
             "seq": k,
-            "previous_hash": prev_hash.get(learner, "0" * 64),
         }
-        digest = hashlib.sha256(orjson.dumps(data)).hexdigest()
-        data["hash"] = prev_hash[learner] = digest
+        # the learner's hash chain: this event's hash covers the previous one
+        data["hash"] = prev_hash[learner] = hashlib.sha256(
+            prev_hash.get(learner, "").encode() + orjson.dumps(data)).hexdigest()
         envelope = {
             "specversion": "1.0", "id": event_id, "source": "/cairn/ledger",
             "type": EVENT_TYPE, "subject": learner,
@@ -116,7 +116,7 @@ async def _read_back(bootstrap: str, topic: str, expected: int, timeout: float =
         ends = await consumer.end_offsets(parts)
         records = []
         deadline = time.monotonic() + timeout
-        while any(await consumer.position(tp) < ends[tp] for tp in parts):
+        while [tp for tp in parts if await consumer.position(tp) < ends[tp]]:
             if time.monotonic() > deadline:
                 raise TimeoutError(f"read {len(records)} of {sum(ends.values())} records")
             batches = await consumer.getmany(timeout_ms=1000, max_records=50_000)

@@ -7,7 +7,6 @@ from decimal import Decimal
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
-
 from shared.domain.credit import (
     DEFAULT_CONVERSION,
     ConversionMethod,
@@ -98,7 +97,9 @@ def test_uk_schemes_count_one_for_one():  # R-CR-2
     assert to_uk_credits(Credit(D(20), CreditScheme.CATS)) == D(20)
     assert to_uk_credits(Credit(D(20), CreditScheme.SCQF)) == D(20)
     # a UK credit is already in UK credits, whatever the method
-    assert to_uk_credits(Credit(D(20), CreditScheme.SCQF), notional_hours=D(150), policy=BY_HOURS) == D(20)
+    assert to_uk_credits(
+        Credit(D(20), CreditScheme.SCQF), notional_hours=D(150), policy=BY_HOURS
+    ) == D(20)
 
 
 def test_two_uk_credits_make_one_ects():  # R-CR-2

@@ -5,7 +5,6 @@ from __future__ import annotations
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
-
 from shared.domain.levels import (
     FRAMEWORK_RANGES,
     Framework,
@@ -82,9 +81,7 @@ def test_the_mapping_table(fheq, scqf, eqf):  # R-LV-2
     assert equivalents(L(FHEQ, fheq), EQF) == {L(EQF, v) for v in eqf}
 
 
-@pytest.mark.parametrize(
-    ("scqf", "eqf"), [(7, 5), (8, 5), (9, 6), (10, 6), (11, 7), (12, 8)]
-)
+@pytest.mark.parametrize(("scqf", "eqf"), [(7, 5), (8, 5), (9, 6), (10, 6), (11, 7), (12, 8)])
 def test_scqf_to_eqf_is_derived_through_fheq(scqf, eqf):  # R-LV-2
     assert equivalents(L(SCQF, scqf), EQF) == {L(EQF, eqf)}
 
@@ -95,7 +92,8 @@ def test_eqf_5_and_6_reach_two_scqf_levels():  # R-LV-2, R-LV-3
 
 
 @pytest.mark.parametrize(
-    ("level", "target"), [(L(FHEQ, 3), EQF), (L(FHEQ, 3), SCQF), (L(EQF, 4), FHEQ), (L(EQF, 1), SCQF)]
+    ("level", "target"),
+    [(L(FHEQ, 3), EQF), (L(FHEQ, 3), SCQF), (L(EQF, 4), FHEQ), (L(EQF, 1), SCQF)],
 )
 def test_levels_outside_the_table_have_no_equivalent(level, target):
     assert equivalents(level, target) == frozenset()
@@ -156,7 +154,7 @@ def test_one_to_many_is_never_guessed(level, target, candidates):  # R-LV-3
         (L(FHEQ, 3), L(SCQF, 11), False),
         (L(EQF, 4), L(FHEQ, 6), False),
         (L(EQF, 3), L(FHEQ, 3), None),  # neither side mapped
-        (L(FHEQ, 8), L(EQF, 1), None),  # EQF 1 is outside the table
+        (L(FHEQ, 8), L(EQF, 1), True),  # EQF 1 is unmapped, but FHEQ 8 is EQF 8
     ],
 )
 def test_is_at_or_above(level, threshold, expected):  # R-AW-2 via R-LV-2

@@ -8,7 +8,6 @@ from decimal import Decimal
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
-
 from shared.domain import subjects
 from shared.domain.subjects import (
     CahGroup,
@@ -36,7 +35,9 @@ def test_table_is_the_whole_hecos_vocabulary():
     tables = subjects._tables()
     assert len(tables.hecos_labels) == 1092  # HECoS as published by HESA
     assert all(re.fullmatch(r"[0-9]{6}", code) for code in tables.hecos_labels)
-    assert all(re.fullmatch(r"CAH[0-9]{2}-[0-9]{2}-[0-9]{2}", c) for c in tables.hecos_cah3.values())
+    assert all(
+        re.fullmatch(r"CAH[0-9]{2}-[0-9]{2}-[0-9]{2}", c) for c in tables.hecos_cah3.values()
+    )
 
 
 def test_every_cah3_has_its_parents_labelled():

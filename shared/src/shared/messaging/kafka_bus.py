@@ -45,6 +45,14 @@ class KafkaBus:
 
 
 class KafkaPublisher:
+    """Publishes with explicit record batches: one batch per partition per call (more when
+    a partition's share exceeds `max_batch_size`), built in the caller's order. Far
+    cheaper than a `send()` per record (no per-record coroutine and future), and the
+    broker still sees ordinary idempotent v2 batches, one producer sequence per partition.
+    """
+
+    MAX_BATCH_BYTES = 1 << 20  # a batch must fit the broker's message.max.bytes (1 MiB + 12)
+
     def __init__(self, bootstrap_servers: str, client_id: str) -> None:
         self._producer = AIOKafkaProducer(
             bootstrap_servers=bootstrap_servers,
@@ -52,10 +60,13 @@ class KafkaPublisher:
             acks="all",
             enable_idempotence=True,  # a retried send is not written twice by the broker
             linger_ms=5,
-            max_batch_size=1 << 20,
+            max_batch_size=self.MAX_BATCH_BYTES,
             max_request_size=8 << 20,
             request_timeout_ms=30_000,
         )
+        # key -> partition, as the producer's partitioner decides (murmur2 like the Java
+        # client): computed once per key and partition count, not once per record.
+        self._partition_cache: dict[tuple[int, bytes], int] = {}
 
     async def start(self) -> None:
         await self._producer.start()
@@ -64,12 +75,64 @@ class KafkaPublisher:
         await self._producer.stop()
 
     async def publish(self, records: Sequence[OutgoingRecord]) -> None:
-        # send() only enqueues, in call order, so records with one key stay ordered;
-        # the gather waits for every acknowledgement before the relay marks rows sent.
-        send = self._producer.send
-        futures = [await send(r.topic, r.value, key=r.key, headers=list(r.headers))
-                   for r in records]
-        await asyncio.gather(*futures)
+        # Records are grouped by partition keeping their relative order, so the order per
+        # key holds; every partition's batches are queued in order and the producer sends
+        # them in order (idempotent: retries cannot reorder or duplicate). Return only
+        # when the broker acknowledged every batch (acks=all); raise otherwise.
+        if not records:
+            return
+        by_partition: dict[tuple[str, int], list[OutgoingRecord]] = {}
+        partitions_of: dict[str, list[int]] = {}
+        cache = self._partition_cache
+        for record in records:
+            topic = record.topic
+            partitions = partitions_of.get(topic)
+            if partitions is None:
+                partitions = partitions_of[topic] = sorted(
+                    await self._producer.partitions_for(topic))
+            count = len(partitions)
+            partition = cache.get((count, record.key))
+            if partition is None:
+                partition = self._partition(record.key, partitions)
+                cache[(count, record.key)] = partition
+            group = by_partition.get((topic, partition))
+            if group is None:
+                by_partition[(topic, partition)] = [record]
+            else:
+                group.append(record)
+        if len(cache) > 1_000_000:  # bounded memory: keys come back, they are re-hashed
+            cache.clear()
+        # One task per partition: each queues its batches in order while the others fill
+        # theirs, so one produce request carries a batch for every partition.
+        tasks = [asyncio.ensure_future(self._send_partition(topic, partition, group))
+                 for (topic, partition), group in by_partition.items()]
+        try:
+            acks = await asyncio.gather(*tasks)
+        except BaseException:
+            for task in tasks:  # nothing of this call may still be queueing on a retry
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+            raise
+        await asyncio.gather(*(ack for futures in acks for ack in futures))
+
+    def _partition(self, key: bytes, partitions: list[int]) -> int:
+        return self._producer._partitioner(key, partitions, partitions)  # noqa: SLF001
+
+    async def _send_partition(self, topic: str, partition: int,
+                              records: list[OutgoingRecord]) -> list[asyncio.Future]:
+        producer = self._producer
+        futures = []
+        batch = producer.create_batch()
+        for record in records:
+            if batch.append(key=record.key, value=record.value, timestamp=None,
+                            headers=record.headers) is None:  # full (never on the first)
+                futures.append(await producer.send_batch(batch, topic, partition=partition))
+                batch = producer.create_batch()
+                batch.append(key=record.key, value=record.value, timestamp=None,
+                             headers=record.headers)
+        if batch.record_count():
+            futures.append(await producer.send_batch(batch, topic, partition=partition))
+        return futures
 
 
 class KafkaSubscription:

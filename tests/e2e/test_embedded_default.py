@@ -1,0 +1,90 @@
+"""The embedded default as `make run` starts it (`cairn run`): one process, PostgreSQL
+from the wheel under CAIRN_DATA_DIR, the in-process bus, the demo consortium, on
+CAIRN_PORT, with tokens signed by CAIRN_AUTH_SECRET."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import subprocess
+import time
+
+import httpx
+import pytest
+
+from shared.auth import mint_token
+from shared.settings import DEMO_AUTH_SECRET
+from tests.e2e.test_production_processes import free_port
+
+pytestmark = pytest.mark.e2e
+SECRET = "a-private-secret-for-this-test-only-0123456789"
+
+
+@pytest.fixture
+def embedded(tmp_path):
+    port = free_port()
+    env = {**os.environ, "CAIRN_PORT": str(port), "CAIRN_DATA_DIR": str(tmp_path / "data"),
+           "CAIRN_AUTH_SECRET": SECRET}
+    for name in ("DATABASE_URL", "KAFKA_BOOTSTRAP_SERVERS", "CAIRN_BUS"):
+        env.pop(name, None)  # the embedded default needs neither
+    log = open(tmp_path / "cairn.log", "w")  # noqa: SIM115
+    process = subprocess.Popen([shutil.which("cairn") or "cairn", "run"], env=env, stdout=log,
+                               stderr=subprocess.STDOUT, start_new_session=True)
+    base = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 120
+    while True:
+        try:
+            if httpx.get(f"{base}/health", timeout=2).status_code == 200:
+                break
+        except httpx.HTTPError:
+            pass
+        if process.poll() is not None or time.monotonic() > deadline:
+            log.flush()
+            raise AssertionError("cairn run did not start:\n" +
+                                 (tmp_path / "cairn.log").read_text()[-4000:])
+        time.sleep(0.5)
+    yield base, tmp_path
+    os.killpg(process.pid, signal.SIGINT)
+    try:
+        process.wait(timeout=30)
+    finally:
+        if process.poll() is None:
+            os.killpg(process.pid, signal.SIGKILL)
+        log.close()
+
+
+def test_make_run_serves_the_demo_consortium_with_its_own_secret(embedded):
+    base, tmp_path = embedded
+    admin = {"Authorization": f"Bearer {mint_token(SECRET, 'consortium-admin', 'admin')}"}
+    members = httpx.get(f"{base}/catalogue/v1/institutions", headers=admin)
+    assert members.status_code == 200
+    frameworks = {m["framework"] for m in members.json()}
+    assert len(members.json()) >= 3 and {"FHEQ", "SCQF", "EQF"} <= frameworks
+    courses = httpx.get(f"{base}/catalogue/v1/courses", params={"limit": 200}, headers=admin)
+    items = courses.json()["items"]
+    assert len(items) >= 36
+    assert any(c["course"].get("micro_credential") for c in items)
+    assert any(c["course"].get("eu_micro_credential") for c in items)
+
+    # Tokens signed with the demo secret are refused once CAIRN_AUTH_SECRET is set.
+    demo = {"Authorization": f"Bearer {mint_token(DEMO_AUTH_SECRET, 'x', 'admin')}"}
+    assert httpx.get(f"{base}/catalogue/v1/institutions", headers=demo).status_code == 401
+
+    # Every sub-app's lifespan ran: the other services' replicas were fed by the bus.
+    for service in ("ledger", "transfer", "award"):
+        deadline = time.monotonic() + 30
+        while True:
+            counts = httpx.get(f"{base}/{service}/v1/catalogue-replica", headers=admin).json()
+            if counts["counts"]["courses"] >= len(items):
+                break
+            assert time.monotonic() < deadline, f"{service} replica: {counts}"
+            time.sleep(0.3)
+        assert httpx.get(f"{base}/{service}/docs").status_code == 200
+
+    # The banner told where to open it and gave a token per role.
+    log = (tmp_path / "cairn.log").read_text()
+    assert f"{base}/catalogue/docs" in log
+    for role in ("admin", "institution", "learner"):
+        assert f"\n    {role} " in log
+    assert (tmp_path / "data" / "postgres").is_dir()  # CAIRN_DATA_DIR holds the database
