@@ -12,7 +12,7 @@ broker (idempotent producer, acks=all), batched.
 
 Knobs (`-o key=value` or `CAIRN_BENCH_RELAY_THROUGHPUT_<KEY>`): events (100000),
 keys (10000), partitions (CAIRN_TOPIC_PARTITIONS, 6), batch (CAIRN_RELAY_BATCH_SIZE, 5000),
-target (50000 events/s).
+target (50000 events/s), timeout (300 s).
 """
 
 from __future__ import annotations
@@ -196,7 +196,13 @@ async def run(ctx: Context) -> Result:
         cpu0 = meter.snapshot()
         started = time.perf_counter()
         task = asyncio.create_task(relay.run(stop))
+        deadline = started + ctx.param("timeout", 300)
         while relay.published < n and not task.done():
+            if time.perf_counter() > deadline:
+                stop.set()
+                await task
+                raise TimeoutError(f"relay published {relay.published:,} of {n:,} events "
+                                   f"in {deadline - started:.0f} s")
             await asyncio.sleep(0.002)
         drained = time.perf_counter()
         cpu1 = meter.snapshot()

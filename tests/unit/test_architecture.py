@@ -11,7 +11,13 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
 SERVICES = ("catalogue", "ledger", "transfer", "award")
-DOMAIN_MAY_IMPORT = {"shared.domain", "shared.contracts.values"}
+DOMAIN_MAY_IMPORT = {
+    "shared.domain",
+    "shared.contracts.values",
+    # R-LG-4 (issue 4): the ledger's hash chain needs RFC 8785 canonical JSON from a
+    # maintained library, not a hand-rolled one; rfc8785 is pure Python, no I/O.
+    "rfc8785",
+}
 SHARED_PURE = ROOT / "shared" / "src" / "shared" / "domain"
 
 

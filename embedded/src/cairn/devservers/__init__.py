@@ -30,23 +30,20 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any, TypeVar
 
-__all__ = [
-    # postgres
+__all__ = [  # postgres, kafka, helpers
+    "KafkaServer",
+    "asyncpg_dsn",
+    "cache_dir",
+    "ensure_kafka_jars",
+    "ensure_max_connections",
+    "free_port",
+    "kafka_version_from_jars",
+    "postgres_version",
+    "repo_root",
+    "run_coroutine_sync",
+    "start_kafka",
     "start_postgres",
     "stop_postgres",
-    "ensure_max_connections",
-    "asyncpg_dsn",
-    "postgres_version",
-    # kafka
-    "KafkaServer",
-    "start_kafka",
-    "ensure_kafka_jars",
-    "kafka_version_from_jars",
-    # helpers
-    "repo_root",
-    "cache_dir",
-    "free_port",
-    "run_coroutine_sync",
 ]
 
 T = TypeVar("T")

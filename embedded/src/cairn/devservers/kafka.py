@@ -30,16 +30,24 @@ import xml.etree.ElementTree as ET
 from collections import deque
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Self
 
-from cairn.devservers import Reaper, cache_dir, free_port, port_is_free, repo_root, run_coroutine_sync
+from cairn.devservers import (
+    Reaper,
+    cache_dir,
+    free_port,
+    port_is_free,
+    repo_root,
+    run_coroutine_sync,
+)
 
 __all__ = [
     "KafkaServer",
     "KafkaStartError",
-    "start_kafka",
+    "default_lib_dir",
     "ensure_kafka_jars",
     "kafka_version_from_jars",
-    "default_lib_dir",
+    "start_kafka",
 ]
 
 log = logging.getLogger(__name__)
@@ -106,9 +114,13 @@ def ensure_kafka_jars(lib_dir: Path | None = None, *, pom: Path | None = None) -
         if _lib_complete(lib, pom, digest):  # another process fetched while we waited
             return lib
         expected = _pom_expectations(pom)
-        if lib.is_dir() and not (lib / _MARKER).exists() and expected and all(
-            (lib / name).is_file() for name in expected
-        ) and list(lib.glob("scala-library-*.jar")):
+        if (
+            lib.is_dir()
+            and not (lib / _MARKER).exists()
+            and expected
+            and all((lib / name).is_file() for name in expected)
+            and list(lib.glob("scala-library-*.jar"))
+        ):
             # fetched by hand with the documented mvn command: adopt it
             (lib / _MARKER).write_text(digest + "\n")
             return lib
@@ -121,12 +133,20 @@ def ensure_kafka_jars(lib_dir: Path | None = None, *, pom: Path | None = None) -
             )
         tmp = Path(tempfile.mkdtemp(prefix=".lib-", dir=lib.parent))
         cmd = [
-            mvn, "-q", "-B", "-f", str(pom), _DEPENDENCY_PLUGIN,
-            "-DincludeScope=runtime", f"-DoutputDirectory={tmp}",
+            mvn,
+            "-q",
+            "-B",
+            "-f",
+            str(pom),
+            _DEPENDENCY_PLUGIN,
+            "-DincludeScope=runtime",
+            f"-DoutputDirectory={tmp}",
         ]
         log.info("fetching Kafka broker jars: %s", " ".join(cmd))
         started = time.monotonic()
-        result = subprocess.run(cmd, capture_output=True, text=True, stdin=subprocess.DEVNULL)
+        result = subprocess.run(
+            cmd, check=False, capture_output=True, text=True, stdin=subprocess.DEVNULL
+        )
         if result.returncode != 0 or not all((tmp / n).is_file() for n in expected):
             shutil.rmtree(tmp, ignore_errors=True)
             raise RuntimeError(
@@ -283,7 +303,9 @@ class KafkaServer:
                 self.process.send_signal(signal.SIGTERM)
                 self.process.wait(timeout=timeout)
             except subprocess.TimeoutExpired:
-                log.warning("Kafka broker pid %s ignored SIGTERM for %.0fs; killing", self.pid, timeout)
+                log.warning(
+                    "Kafka broker pid %s ignored SIGTERM for %.0fs; killing", self.pid, timeout
+                )
                 self.process.kill()
                 self.process.wait()
         if self._reaper is not None:
@@ -292,7 +314,7 @@ class KafkaServer:
         if self.ephemeral:
             shutil.rmtree(self.work_dir, ignore_errors=True)
 
-    def __enter__(self) -> KafkaServer:
+    def __enter__(self) -> Self:
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -315,7 +337,9 @@ async def _probe(bootstrap: str) -> tuple[int, list[str]]:
         await admin.close()
 
 
-def _wait_ready(proc: subprocess.Popen, bootstrap: str, timeout: float, log_file: Path, out_file: Path) -> None:
+def _wait_ready(
+    proc: subprocess.Popen, bootstrap: str, timeout: float, log_file: Path, out_file: Path
+) -> None:
     import asyncio
 
     async def loop() -> None:
@@ -372,7 +396,12 @@ def _refuse_if_running(work_dir: Path) -> None:
         return
     if pid_alive(pid):
         try:
-            cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+            cmdline = (
+                Path(f"/proc/{pid}/cmdline")
+                .read_bytes()
+                .replace(b"\0", b" ")
+                .decode(errors="replace")
+            )
         except OSError:
             cmdline = ""
         if "kafka.Kafka" in cmdline:
@@ -433,16 +462,31 @@ def start_kafka(
             if p is None:
                 p = prev_p if prev_p and port_is_free(prev_p) else free_port()
             if c is None:
-                c = prev_c if prev_c and prev_c != p and port_is_free(prev_c) else free_port(avoid={p})
+                c = (
+                    prev_c
+                    if prev_c and prev_c != p and port_is_free(prev_c)
+                    else free_port(avoid={p})
+                )
         props_file.write_text(_server_properties(data, p, c, extra_properties or {}))
         (work / "ports.json").write_text(json.dumps({"port": p, "controller_port": c}))
 
         if not (data / "meta.properties").exists():
             cmd = [
-                java, "-Xmx256m", f"-Dlog4j2.configurationFile={log4j_file}", "-cp", classpath,
-                "kafka.tools.StorageTool", "format", "-t", _cluster_id(), "-c", str(props_file),
+                java,
+                "-Xmx256m",
+                f"-Dlog4j2.configurationFile={log4j_file}",
+                "-cp",
+                classpath,
+                "kafka.tools.StorageTool",
+                "format",
+                "-t",
+                _cluster_id(),
+                "-c",
+                str(props_file),
             ]
-            fmt = subprocess.run(cmd, capture_output=True, text=True, stdin=subprocess.DEVNULL)
+            fmt = subprocess.run(
+                cmd, check=False, capture_output=True, text=True, stdin=subprocess.DEVNULL
+            )
             if fmt.returncode != 0:
                 raise KafkaStartError(
                     f"formatting Kafka storage failed (exit {fmt.returncode}):\n$ {' '.join(cmd)}\n"
@@ -451,23 +495,52 @@ def start_kafka(
 
         bootstrap = f"127.0.0.1:{p}"
         cmd = [
-            java, f"-Xms{heap}", f"-Xmx{heap}", "-server", "-XX:+UseG1GC", "-XX:MaxGCPauseMillis=20",
-            "-XX:InitiatingHeapOccupancyPercent=35", "-XX:+ExplicitGCInvokesConcurrent",
-            "-XX:+ExitOnOutOfMemoryError", "-Djava.awt.headless=true",
-            f"-Dlog4j2.configurationFile={log4j_file}", f"-Dkafka.logs.dir={logs}",
-            "-cp", classpath, "kafka.Kafka", str(props_file),
+            java,
+            f"-Xms{heap}",
+            f"-Xmx{heap}",
+            "-server",
+            "-XX:+UseG1GC",
+            "-XX:MaxGCPauseMillis=20",
+            "-XX:InitiatingHeapOccupancyPercent=35",
+            "-XX:+ExplicitGCInvokesConcurrent",
+            "-XX:+ExitOnOutOfMemoryError",
+            "-Djava.awt.headless=true",
+            f"-Dlog4j2.configurationFile={log4j_file}",
+            f"-Dkafka.logs.dir={logs}",
+            "-cp",
+            classpath,
+            "kafka.Kafka",
+            str(props_file),
         ]
         with out_file.open("ab") as out:
             proc = subprocess.Popen(
-                cmd, cwd=work, stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT,
-                start_new_session=True, close_fds=True,
+                cmd,
+                cwd=work,
+                stdin=subprocess.DEVNULL,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+                close_fds=True,
             )
         (work / "kafka.pid").write_text(f"{proc.pid}\n")
-        reaper = Reaper({"kind": "process", "pid": proc.pid, "grace": 20,
-                         "remove": str(work) if ephemeral else None})
+        reaper = Reaper(
+            {
+                "kind": "process",
+                "pid": proc.pid,
+                "grace": 20,
+                "remove": str(work) if ephemeral else None,
+            }
+        )
         server = KafkaServer(
-            bootstrap_servers=bootstrap, port=p, controller_port=c, work_dir=work, version=version,
-            log_file=log_file, process=proc, ephemeral=ephemeral, _reaper=reaper,
+            bootstrap_servers=bootstrap,
+            port=p,
+            controller_port=c,
+            work_dir=work,
+            version=version,
+            log_file=log_file,
+            process=proc,
+            ephemeral=ephemeral,
+            _reaper=reaper,
         )
         atexit.register(server.stop)
         try:
@@ -488,8 +561,14 @@ def start_kafka(
         if running:
             server.version = running
         server.startup_seconds = time.monotonic() - started
-        log.info("Kafka %s ready at %s in %.1fs (pid %s, work dir %s)",
-                 server.version, bootstrap, server.startup_seconds, proc.pid, work)
+        log.info(
+            "Kafka %s ready at %s in %.1fs (pid %s, work dir %s)",
+            server.version,
+            bootstrap,
+            server.startup_seconds,
+            proc.pid,
+            work,
+        )
         return server
     raise AssertionError("unreachable")
 

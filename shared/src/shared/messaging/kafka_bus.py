@@ -122,14 +122,18 @@ class KafkaPublisher:
                               records: list[OutgoingRecord]) -> list[asyncio.Future]:
         producer = self._producer
         futures = []
+        header_lists: dict[tuple, list] = {}  # the builder wants a list; records share one
         batch = producer.create_batch()
         for record in records:
+            headers = header_lists.get(record.headers)
+            if headers is None:
+                headers = header_lists[record.headers] = list(record.headers)
             if batch.append(key=record.key, value=record.value, timestamp=None,
-                            headers=record.headers) is None:  # full (never on the first)
+                            headers=headers) is None:  # full (never on the first record)
                 futures.append(await producer.send_batch(batch, topic, partition=partition))
                 batch = producer.create_batch()
                 batch.append(key=record.key, value=record.value, timestamp=None,
-                             headers=record.headers)
+                             headers=headers)
         if batch.record_count():
             futures.append(await producer.send_batch(batch, topic, partition=partition))
         return futures

@@ -1,1 +1,1 @@
-"""Pure domain rules of the ledger service (stdlib and shared.domain only)."""
+"""Pure domain rules of the ledger service (stdlib, shared.domain and rfc8785 only)."""

@@ -1,0 +1,179 @@
+"""The learner's consolidated statement (issue 4 item 4): every achievement from
+every member, credit as given and normalised (R-CR-2..4), levels (R-LV), and
+totals in UK credits and ECTS; the associate-learner cap flag (R-MB-2).
+
+Decisions:
+- Totals count the latest value of every achievement not revoked; a revoked
+  one is listed but not counted (R-LG-3). Sums are exact Decimals; only the
+  `*_display` strings are rounded (R-CR-3).
+- "By level" is keyed by the level as given ("SCQF:11"): nothing is guessed
+  (R-LV-3). `by_home_level` regroups into the home member's framework where the
+  table is one-to-one, and under "level_ambiguous" / "level_unmapped" otherwise.
+- R-MB-2: RPL credit is not study at the member, so it does not count toward
+  the associate caps unless the policy says so. "At most N" flags above N.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from datetime import date
+from decimal import Decimal
+
+from shared.domain.credit import (
+    DEFAULT_CONVERSION,
+    ConversionPolicy,
+    Credit,
+    display,
+    to_ects,
+    to_uk_credits,
+)
+from shared.domain.levels import Framework, Level, LevelError, convert, equivalents
+
+from ledger.domain.achievements import AchievementState, Status
+from ledger.domain.associate_cap import (
+    DEFAULT_ASSOCIATE_CAPS,
+    AssociateCapFlag,
+    LevelBand,
+    associate_cap_flags,
+)
+from ledger.domain.results import CourseRef, Grade, Origin
+
+ZERO = Decimal(0)
+
+
+@dataclass(frozen=True)
+class StatementPolicy:
+    """Every figure a default the consortium may change (DOMAIN.md preamble)."""
+
+    conversion: ConversionPolicy = DEFAULT_CONVERSION  # R-CR-4: ratio by default
+    associate_caps: tuple[LevelBand, ...] = DEFAULT_ASSOCIATE_CAPS  # R-MB-2
+    rpl_counts_toward_associate_cap: bool = False
+    default_framework: Framework = Framework.FHEQ  # when the home member is unknown
+
+
+DEFAULT_STATEMENT_POLICY = StatementPolicy()
+
+
+@dataclass(frozen=True)
+class LearnerRegistration:
+    learner_id: str
+    home_member: str
+    associate: bool = False  # R-MB-2: studying modules without a degree registration
+
+
+@dataclass(frozen=True)
+class Totals:
+    uk_credits: Decimal = ZERO
+    ects: Decimal = ZERO
+
+    def plus(self, uk_credits: Decimal, ects: Decimal) -> Totals:
+        return Totals(self.uk_credits + uk_credits, self.ects + ects)
+
+    @property
+    def uk_display(self) -> str:
+        return display(self.uk_credits)
+
+    @property
+    def ects_display(self) -> str:
+        return display(self.ects)
+
+
+@dataclass(frozen=True)
+class StatementLine:
+    achievement_id: str
+    member: str
+    course: CourseRef | None
+    title: str
+    credit: Credit  # as given (R-CR-3)
+    notional_hours: int | None
+    uk_credits: Decimal  # R-CR-2..4, unrounded
+    ects: Decimal
+    level: Level  # as given (R-LV-1)
+    level_equivalents: tuple[Level, ...]  # one-to-one ones only (R-LV-3)
+    grade: Grade
+    assessed_on: date
+    origin: Origin
+    status: Status
+    used_by_award: str | None
+    corrections: int
+    counted: bool
+
+    @property
+    def uk_display(self) -> str:
+        return display(self.uk_credits)
+
+    @property
+    def ects_display(self) -> str:
+        return display(self.ects)
+
+
+@dataclass(frozen=True)
+class Statement:
+    learner_id: str
+    home_member: str
+    associate: bool
+    lines: tuple[StatementLine, ...]
+    total: Totals
+    by_level: Mapping[str, Totals]
+    by_home_level: Mapping[str, Totals]
+    by_member: Mapping[str, Totals]
+    associate_cap_flags: tuple[AssociateCapFlag, ...]
+    ledger_seq: int  # the last entry the statement reflects (0: none)
+
+
+def unambiguous_equivalents(level: Level) -> tuple[Level, ...]:
+    """R-LV-2/3: the level in each other framework where the table gives exactly one."""
+    found = (equivalents(level, fw) for fw in Framework if fw is not level.framework)
+    return tuple(next(iter(levels)) for levels in found if len(levels) == 1)
+
+
+def statement_line(state: AchievementState, policy: StatementPolicy) -> StatementLine:
+    sub = state.latest  # R-LG-3: the latest content after corrections
+    hours = None if sub.notional_hours is None else Decimal(sub.notional_hours)
+    return StatementLine(
+        state.achievement_id, sub.institution_id, sub.course, sub.title, sub.credit,
+        sub.notional_hours,
+        to_uk_credits(sub.credit, notional_hours=hours, policy=policy.conversion),
+        to_ects(sub.credit, notional_hours=hours, policy=policy.conversion),
+        sub.level, unambiguous_equivalents(sub.level), sub.grade, sub.assessed_on, sub.origin,
+        state.status, state.used_by_award, state.corrections, state.status is not Status.REVOKED)
+
+
+def _home_level_key(level: Level, home: Framework) -> str:
+    try:
+        return str(convert(level, home))
+    except LevelError as error:  # LevelAmbiguous / LevelUnmapped carry the R-LV-3 reason
+        return getattr(error, "reason", "level_unmapped")
+
+
+def build_statement(states: Iterable[AchievementState], registration: LearnerRegistration,
+                    members: Mapping[str, Framework], *,
+                    policy: StatementPolicy = DEFAULT_STATEMENT_POLICY) -> Statement:
+    ordered = sorted(states, key=lambda s: (s.latest.assessed_on, s.recorded_seq))
+    lines = tuple(statement_line(s, policy) for s in ordered)
+    home = Framework(members.get(registration.home_member, policy.default_framework))
+    total = Totals()
+    by_level: dict[str, Totals] = {}
+    by_home_level: dict[str, Totals] = {}
+    by_member: dict[str, Totals] = {}
+    for line in lines:
+        if not line.counted:
+            continue
+        total = total.plus(line.uk_credits, line.ects)
+        for table, key in ((by_level, str(line.level)), (by_member, line.member),
+                           (by_home_level, _home_level_key(line.level, home))):
+            table[key] = table.get(key, Totals()).plus(line.uk_credits, line.ects)
+    flags: tuple[AssociateCapFlag, ...] = ()
+    if registration.associate:  # R-MB-2
+        capped = [(line.member, line.level, line.uk_credits) for line in lines if line.counted
+                  and (policy.rpl_counts_toward_associate_cap or line.origin is not Origin.RPL)]
+        flags = associate_cap_flags(capped, policy.associate_caps)
+    last_seq = max((s.updated_seq for s in ordered), default=0)
+    return Statement(registration.learner_id, registration.home_member, registration.associate,
+                     lines, total, by_level, by_home_level, by_member, flags, last_seq)
+
+
+def issued_by(states: Iterable[AchievementState], member: str) -> list[AchievementState]:
+    """What a member may see of a learner's statement: what it issued (issue 4 item 4)."""
+    return [s for s in states if s.issuer == member]
