@@ -157,3 +157,10 @@ def test_any_other_difference_changes_the_fingerprint(changes) -> None:
 def test_the_fingerprint_is_tagged_sha256() -> None:
     fingerprint = submission_fingerprint(result())
     assert fingerprint.startswith("sha256:") and len(fingerprint) == 7 + 64
+
+
+def test_numbers_are_compared_exactly_not_to_28_digits() -> None:
+    near = "1.0000000000000000000000000001"  # 29 significant digits
+    assert submission_fingerprint(result(credit=near)) != submission_fingerprint(result(credit="1"))
+    assert (submission_fingerprint(result(credit="1E+1"))
+            == submission_fingerprint(result(credit="10.000")))

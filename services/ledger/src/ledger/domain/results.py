@@ -147,9 +147,10 @@ _EU_FIELDS = tuple(EuElements.__dataclass_fields__)
 
 
 def _same_number(text: str) -> str:
-    """"15.0" and "15" are one number: a resend must not conflict over trailing zeros."""
-    number = Decimal(text).normalize()
-    return format(number, "f")
+    """"15.0" and "15" are one number: a resend must not conflict over trailing zeros.
+    Exact: format(..., "f") never rounds, where Decimal.normalize() would past 28 digits."""
+    plain = format(Decimal(text), "f")
+    return plain.rstrip("0").rstrip(".") if "." in plain else plain
 
 
 def submission_fingerprint(sub: ResultSubmission) -> str:
