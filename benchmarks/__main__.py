@@ -122,7 +122,7 @@ def main(argv: list[str] | None = None) -> int:
             try:
                 result: Result | None = asyncio.run(bench.run(ctx))
                 error = None
-            except Exception:  # noqa: BLE001 - reported in the table, the others still run
+            except Exception:
                 result, error = None, traceback.format_exc()
             rows.append((bench, result, error, time.perf_counter() - started))
     _print_table(rows, load_before, servers)

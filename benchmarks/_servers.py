@@ -73,7 +73,7 @@ class Servers:
         if self._kafka is not None:
             try:
                 self._kafka.stop()
-            except Exception:  # noqa: BLE001 - keep stopping the rest
+            except Exception:
                 log.exception("stopping Kafka failed")
             self._kafka = None
         if self._pg_dir is not None:
@@ -81,7 +81,7 @@ class Servers:
 
             try:
                 stop_postgres(self._pg_dir)
-            except Exception:  # noqa: BLE001
+            except Exception:
                 log.exception("stopping PostgreSQL failed")
             self._pg_dir = None
         if self._tmp is not None:

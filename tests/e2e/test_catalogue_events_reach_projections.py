@@ -55,7 +55,7 @@ async def test_a_published_course_reaches_every_projection_and_survives_a_rebuil
         for name in CONSUMERS:
             await eventually(lambda n=name: replicated(n), timeout=60,
                              what=f"{name} replica has the course")
-            app, client = services[name]
+            _, client = services[name]
             status = await client.get("/v1/catalogue-replica", headers=ADMIN)
             assert status.status_code == 200 and status.json()["counts"]["courses"] >= 2
             wrong = await client.get("/v1/catalogue-replica", headers=auth("institution", north))

@@ -1,6 +1,6 @@
 from alembic import context
 
-from transfer.adapters.tables import SCHEMA, metadata
 from shared.migrations import run_env
+from transfer.adapters.tables import SCHEMA, metadata
 
 run_env(context, metadata, SCHEMA)

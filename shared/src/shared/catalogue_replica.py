@@ -10,8 +10,18 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Request
 from sqlalchemy import (
-    Boolean, Column, Date, Integer, MetaData, Numeric, PrimaryKeyConstraint, Table, Text, delete,
-    func, select,
+    Boolean,
+    Column,
+    Date,
+    Integer,
+    MetaData,
+    Numeric,
+    PrimaryKeyConstraint,
+    Table,
+    Text,
+    delete,
+    func,
+    select,
 )
 from sqlalchemy.dialects.postgresql import ARRAY, JSONB
 from sqlalchemy.dialects.postgresql import insert as pg_insert
@@ -20,7 +30,9 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from shared.auth import Caller, require_role
 from shared.contracts import CloudEvent, payload_of
 from shared.contracts.events import (
-    CourseVersionPublishedV1, EquivalencePublishedV1, InstitutionRegisteredV1,
+    CourseVersionPublishedV1,
+    EquivalencePublishedV1,
+    InstitutionRegisteredV1,
 )
 
 

@@ -19,9 +19,9 @@ from collections.abc import Callable
 import structlog
 import uvicorn
 
+from shared.db import create_engine
 from shared.logging import configure_logging
 from shared.migrations import upgrade_to_head
-from shared.db import create_engine
 from shared.runtime import ServiceContext, ServiceDefinition, build_app, ensure_topics, make_bus
 from shared.settings import ServiceSettings
 

@@ -12,7 +12,7 @@ from typing import Literal
 from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-DEMO_AUTH_SECRET = "cairn-demo-secret-change-me-0123456789abcdef"  # noqa: S105 - local mode only
+DEMO_AUTH_SECRET = "cairn-demo-secret-change-me-0123456789abcdef"
 
 
 class ServiceSettings(BaseSettings):
@@ -31,7 +31,7 @@ class ServiceSettings(BaseSettings):
     kafka_bootstrap_servers: str = Field("localhost:9092", alias="KAFKA_BOOTSTRAP_SERVERS")
     topic_partitions: int = Field(6, alias="CAIRN_TOPIC_PARTITIONS", ge=1)
     topic_replication: int = Field(1, alias="CAIRN_TOPIC_REPLICATION", ge=1)
-    host: str = Field("0.0.0.0", alias="CAIRN_HOST")  # noqa: S104 - containers listen on all
+    host: str = Field("0.0.0.0", alias="CAIRN_HOST")
     port: int = Field(8000, alias="CAIRN_PORT", ge=1, le=65535)
     log_level: str = Field("INFO", alias="CAIRN_LOG_LEVEL")
     log_json: bool = Field(True, alias="CAIRN_LOG_JSON")

@@ -11,7 +11,11 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from catalogue.domain.course import (
-    CourseVersion, check_course_rules, content_hash, next_version, version_in_force,
+    CourseVersion,
+    check_course_rules,
+    content_hash,
+    next_version,
+    version_in_force,
 )
 from catalogue.domain.equivalence import CourseKey, Equivalence, in_force, revise_equivalence
 from catalogue.domain.errors import CatalogueRuleViolation

@@ -8,6 +8,7 @@ from decimal import Decimal
 from typing import Any
 
 from hypothesis import strategies as st
+
 from ledger.domain.achievements import (
     AwardConferred,
     Corrected,

@@ -13,6 +13,7 @@ from itertools import pairwise
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
+
 from ledger.domain.achievements import (
     AwardConferred,
     NotIssuer,
@@ -27,7 +28,6 @@ from ledger.domain.chain import link, verify
 from ledger.domain.entry_events import EVENT_TYPES, entry_event, entry_from_event
 from shared.domain.credit import Credit
 from shared.domain.errors import Conflict, NotFound, RuleViolation
-
 from tests.unit.ledger.builders import corrected, ops, recorded, result, revoked, valid_ledger
 
 A, B = result("r1"), result("r2", institution="uni-scot", level=("SCQF", 11))

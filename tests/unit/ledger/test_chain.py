@@ -12,6 +12,7 @@ import pytest
 import rfc8785
 from hypothesis import assume, given
 from hypothesis import strategies as st
+
 from ledger.domain.canonical import canonical_json, to_json_value
 from ledger.domain.chain import GENESIS, ChainEntry, chain, event_hash, link, verify
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from hypothesis import given
 from hypothesis import strategies as st
+
 from ledger.domain.idempotency import Decision, decide, decide_batch, result_conflict
 
 

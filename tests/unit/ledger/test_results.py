@@ -11,6 +11,7 @@ from decimal import Decimal
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
+
 from ledger.domain.result_json import parse_submission
 from ledger.domain.results import (
     CourseRef,
@@ -24,7 +25,6 @@ from ledger.domain.results import (
 from shared.domain.credit import Credit
 from shared.domain.errors import RuleViolation
 from shared.domain.subjects import SubjectShare
-
 from tests.unit.ledger.builders import BODY, TODAY, result
 
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 from decimal import Decimal
 
 from hypothesis import given
+
 from ledger.domain.achievements import Status, fold
 from ledger.domain.associate_cap import POSTGRADUATE, UNDERGRADUATE, LevelBand
 from ledger.domain.results import Origin
@@ -19,7 +20,6 @@ from ledger.domain.statement import (
 )
 from shared.domain.credit import ConversionMethod, ConversionPolicy, Credit, to_ects, to_uk_credits
 from shared.domain.levels import Framework, Level
-
 from tests.unit.ledger.builders import corrected, ops, recorded, result, revoked, valid_ledger
 
 D = Decimal

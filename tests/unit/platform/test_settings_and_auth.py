@@ -10,7 +10,11 @@ import pytest
 from pydantic import ValidationError
 
 from shared.auth import (
-    Principal, decode_token, mint_token, require_institution, require_learner_or_admin,
+    Principal,
+    decode_token,
+    mint_token,
+    require_institution,
+    require_learner_or_admin,
     require_role,
 )
 from shared.contracts import CloudEvent, decode_event, encode_event, new_event

@@ -7,6 +7,7 @@ from decimal import Decimal
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
+
 from shared.domain.credit import (
     DEFAULT_CONVERSION,
     ConversionMethod,

@@ -8,6 +8,7 @@ from decimal import Decimal
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
+
 from shared.domain import subjects
 from shared.domain.subjects import (
     CahGroup,

@@ -17,7 +17,6 @@ from typing import Any
 import httpx
 import structlog
 from fastapi import FastAPI
-from shared.auth import mint_token
 
 from cairn.demo.consortium import (
     ADMIN_SUBJECT,
@@ -27,6 +26,7 @@ from cairn.demo.consortium import (
     LEARNERS,
     MEMBERS,
 )
+from shared.auth import mint_token
 
 __all__ = ["DEMO_PRINCIPALS", "LEARNERS", "DemoSeedError", "seed_demo"]
 

@@ -137,7 +137,7 @@ def run_coroutine_sync(factory: Callable[[], Awaitable[T]]) -> T:
     def target() -> None:
         try:
             box["value"] = asyncio.run(factory())  # type: ignore[arg-type]
-        except BaseException as exc:  # noqa: BLE001 - re-raised in the caller
+        except BaseException as exc:
             box["error"] = exc
 
     thread = threading.Thread(target=target, name="cairn-devservers-async", daemon=True)

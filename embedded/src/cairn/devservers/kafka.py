@@ -357,7 +357,7 @@ def _wait_ready(
                 if brokers >= 1:
                     return
                 last = RuntimeError("metadata lists no live broker yet")
-            except Exception as exc:  # noqa: BLE001 - not ready yet
+            except Exception as exc:
                 last = exc
             await asyncio.sleep(0.25)
         raise KafkaStartError(
@@ -374,7 +374,7 @@ def _wait_ready(
     try:
         run_coroutine_sync(loop)
     finally:
-        for lg, level in zip(quiet, levels):
+        for lg, level in zip(quiet, levels, strict=True):
             lg.setLevel(level)
 
 

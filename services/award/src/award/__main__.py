@@ -1,9 +1,8 @@
 """python -m award migrate|topics|api|relay|consumer|rebuild|all"""
 
-from shared.cli import service_main
-
 from award.bootstrap import definition
 from award.config import AwardSettings
+from shared.cli import service_main
 
 
 def main() -> None:

@@ -1,9 +1,8 @@
 """python -m catalogue migrate|topics|api|relay|consumer|rebuild|all"""
 
-from shared.cli import service_main
-
 from catalogue.bootstrap import definition
 from catalogue.config import CatalogueSettings
+from shared.cli import service_main
 
 
 def main() -> None:

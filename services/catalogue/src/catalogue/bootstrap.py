@@ -6,12 +6,11 @@ from pathlib import Path
 
 from fastapi import FastAPI
 
-from shared.messaging.bus import Bus
-from shared.runtime import ServiceDefinition, build_app
-
 from catalogue.adapters.tables import dead_letter, inbox, metadata, outbox
 from catalogue.config import CatalogueSettings
 from catalogue.entrypoints.http.routes import router
+from shared.messaging.bus import Bus
+from shared.runtime import ServiceDefinition, build_app
 
 ALEMBIC_INI = Path(__file__).resolve().parents[2] / "alembic.ini"
 

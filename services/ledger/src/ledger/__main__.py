@@ -1,9 +1,8 @@
 """python -m ledger migrate|topics|api|relay|consumer|rebuild|all"""
 
-from shared.cli import service_main
-
 from ledger.bootstrap import definition
 from ledger.config import LedgerSettings
+from shared.cli import service_main
 
 
 def main() -> None:

@@ -6,12 +6,11 @@ from pathlib import Path
 
 from fastapi import FastAPI
 
+from ledger.adapters.tables import catalogue_replica, dead_letter, inbox, metadata, outbox
+from ledger.config import LedgerSettings
 from shared.catalogue_replica import CatalogueReplica, replica_router
 from shared.messaging.bus import Bus
 from shared.runtime import ServiceDefinition, build_app
-
-from ledger.adapters.tables import catalogue_replica, dead_letter, inbox, metadata, outbox
-from ledger.config import LedgerSettings
 
 ALEMBIC_INI = Path(__file__).resolve().parents[2] / "alembic.ini"
 

@@ -1,7 +1,6 @@
 """python -m transfer migrate|topics|api|relay|consumer|rebuild|all"""
 
 from shared.cli import service_main
-
 from transfer.bootstrap import definition
 from transfer.config import TransferSettings
 

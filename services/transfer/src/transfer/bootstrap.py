@@ -9,7 +9,6 @@ from fastapi import FastAPI
 from shared.catalogue_replica import CatalogueReplica, replica_router
 from shared.messaging.bus import Bus
 from shared.runtime import ServiceDefinition, build_app
-
 from transfer.adapters.tables import catalogue_replica, dead_letter, inbox, metadata, outbox
 from transfer.config import TransferSettings
 

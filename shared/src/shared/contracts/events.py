@@ -9,7 +9,13 @@ from typing import ClassVar
 from pydantic import BaseModel, ConfigDict
 
 from shared.contracts.envelope import CloudEvent
-from shared.contracts.values import AwardingPowers, CourseRef, CreditValue, LevelValue, SubjectShareValue
+from shared.contracts.values import (
+    AwardingPowers,
+    CourseRef,
+    CreditValue,
+    LevelValue,
+    SubjectShareValue,
+)
 
 
 class EventPayload(BaseModel):

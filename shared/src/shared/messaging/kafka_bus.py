@@ -116,7 +116,7 @@ class KafkaPublisher:
         await asyncio.gather(*(ack for futures in acks for ack in futures))
 
     def _partition(self, key: bytes, partitions: list[int]) -> int:
-        return self._producer._partitioner(key, partitions, partitions)  # noqa: SLF001
+        return self._producer._partitioner(key, partitions, partitions)
 
     async def _send_partition(self, topic: str, partition: int,
                               records: list[OutgoingRecord]) -> list[asyncio.Future]:

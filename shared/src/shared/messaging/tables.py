@@ -7,8 +7,18 @@ so each service's history owns its copy (a later change gets a `_v2` helper)."""
 from __future__ import annotations
 
 from sqlalchemy import (
-    BigInteger, Column, DateTime, Identity, Index, Integer, LargeBinary, MetaData, Table, Text,
-    func, text,
+    BigInteger,
+    Column,
+    DateTime,
+    Identity,
+    Index,
+    Integer,
+    LargeBinary,
+    MetaData,
+    Table,
+    Text,
+    func,
+    text,
 )
 
 

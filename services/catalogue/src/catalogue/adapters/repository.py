@@ -11,14 +11,13 @@ from sqlalchemy import and_, any_, func, insert, literal, or_, select, text, tup
 from sqlalchemy.dialects.postgresql import distinct_on
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from shared.domain.levels import Framework, Level
-
 from catalogue.adapters.tables import course_versions as cv
 from catalogue.adapters.tables import equivalences as eqt
 from catalogue.adapters.tables import institutions as it
 from catalogue.domain.course import CourseVersion
 from catalogue.domain.equivalence import CourseKey, Equivalence
 from catalogue.domain.institution import Institution
+from shared.domain.levels import Framework, Level
 
 
 async def lock_key(conn: AsyncConnection, *parts: str) -> None:

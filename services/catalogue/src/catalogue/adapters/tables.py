@@ -3,8 +3,19 @@
 from __future__ import annotations
 
 from sqlalchemy import (
-    Boolean, Column, Computed, Date, DateTime, Index, Integer, MetaData,
-    Numeric, PrimaryKeyConstraint, Table, Text, func,
+    Boolean,
+    Column,
+    Computed,
+    Date,
+    DateTime,
+    Index,
+    Integer,
+    MetaData,
+    Numeric,
+    PrimaryKeyConstraint,
+    Table,
+    Text,
+    func,
 )
 from sqlalchemy.dialects.postgresql import ARRAY, JSONB, TSVECTOR
 

@@ -9,9 +9,8 @@ from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
-from shared.domain.subjects import SubjectShare, cah_for, validate_subjects
-
 from catalogue.domain.errors import CatalogueRuleViolation
+from shared.domain.subjects import SubjectShare, cah_for, validate_subjects
 
 
 @dataclass(frozen=True)

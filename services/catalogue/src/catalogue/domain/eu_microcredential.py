@@ -8,9 +8,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from shared.domain.levels import Framework, equivalents, Level
-
 from catalogue.domain.errors import CatalogueRuleViolation
+from shared.domain.levels import Framework, Level, equivalents
 
 # element name in the Recommendation -> how a course shows it
 COURSE_ELEMENTS = (

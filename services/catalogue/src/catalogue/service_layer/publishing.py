@@ -12,20 +12,22 @@ from typing import Any, Generic, TypeVar
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from shared.contracts import new_event
-from shared.contracts.events import (
-    CourseVersionPublishedV1, EquivalencePublishedV1, InstitutionRegisteredV1,
-)
-from shared.domain.subjects import SubjectShare
-from shared.messaging.outbox import append_to_outbox
-
 from catalogue.adapters import repository as repo
 from catalogue.adapters.tables import outbox
 from catalogue.domain.course import CourseVersion, check_course_rules, next_version
 from catalogue.domain.equivalence import CourseKey, Equivalence, revise_equivalence
 from catalogue.domain.errors import CatalogueRuleViolation, NotFound
 from catalogue.domain.eu_microcredential import check_eu_microcredential
-from catalogue.domain.institution import Institution, register_institution as decide_registration
+from catalogue.domain.institution import Institution
+from catalogue.domain.institution import register_institution as decide_registration
+from shared.contracts import new_event
+from shared.contracts.events import (
+    CourseVersionPublishedV1,
+    EquivalencePublishedV1,
+    InstitutionRegisteredV1,
+)
+from shared.domain.subjects import SubjectShare
+from shared.messaging.outbox import append_to_outbox
 
 TOPIC = "catalogue.events"
 T = TypeVar("T")

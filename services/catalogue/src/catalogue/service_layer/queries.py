@@ -8,13 +8,12 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from shared.domain.levels import Framework, Level, equivalents
-
 from catalogue.adapters import repository as repo
 from catalogue.domain.course import CourseVersion, version_in_force
 from catalogue.domain.equivalence import Equivalence
 from catalogue.domain.errors import NotFound
 from catalogue.domain.institution import Institution
+from shared.domain.levels import Framework, Level, equivalents
 
 
 async def get_institution(engine: AsyncEngine, institution_id: str) -> Institution:

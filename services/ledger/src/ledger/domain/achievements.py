@@ -20,9 +20,8 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, replace
 from enum import StrEnum
 
-from shared.domain.errors import Conflict, NotFound, RuleViolation
-
 from ledger.domain.results import ResultSubmission, submission_fingerprint
+from shared.domain.errors import Conflict, NotFound, RuleViolation
 
 
 class NotIssuer(RuleViolation):

@@ -11,12 +11,11 @@ from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
-from shared.domain.errors import RuleViolation
-
 from ledger.domain.achievements import AwardConferred, Corrected, LedgerEntry, Recorded, Revoked
 from ledger.domain.canonical import to_json_value
 from ledger.domain.result_json import parse_submission
 from ledger.domain.results import submission_json
+from shared.domain.errors import RuleViolation
 
 # DESIGN §3: the CloudEvents type each entry kind is published as.
 EVENT_TYPES = {

@@ -13,12 +13,11 @@ from datetime import date
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
+from ledger.domain.results import CourseRef, EuElements, Grade, Origin, ResultSubmission
 from shared.domain.credit import Credit, InvalidCredit
 from shared.domain.errors import RuleViolation
 from shared.domain.levels import Level, LevelError
 from shared.domain.subjects import SubjectShare
-
-from ledger.domain.results import CourseRef, EuElements, Grade, Origin, ResultSubmission
 
 _FIELDS = {"result_id", "learner_id", "institution_id", "course", "title", "credit", "level",
            "subjects", "grade", "assessed_on", "origin", "notional_hours", "eu"}

@@ -20,12 +20,11 @@ from decimal import Decimal
 from enum import StrEnum
 from typing import Any
 
+from ledger.domain.canonical import canonical_json, sha256_tagged, to_json_value
 from shared.domain.credit import Credit
 from shared.domain.errors import RuleViolation
 from shared.domain.levels import Level
 from shared.domain.subjects import InvalidSubjects, SubjectShare, validate_subjects
-
-from ledger.domain.canonical import canonical_json, sha256_tagged, to_json_value
 
 
 class Origin(StrEnum):

@@ -20,6 +20,14 @@ from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
 
+from ledger.domain.achievements import AchievementState, Status
+from ledger.domain.associate_cap import (
+    DEFAULT_ASSOCIATE_CAPS,
+    AssociateCapFlag,
+    LevelBand,
+    associate_cap_flags,
+)
+from ledger.domain.results import CourseRef, Grade, Origin
 from shared.domain.credit import (
     DEFAULT_CONVERSION,
     ConversionPolicy,
@@ -29,15 +37,6 @@ from shared.domain.credit import (
     to_uk_credits,
 )
 from shared.domain.levels import Framework, Level, LevelError, convert, equivalents
-
-from ledger.domain.achievements import AchievementState, Status
-from ledger.domain.associate_cap import (
-    DEFAULT_ASSOCIATE_CAPS,
-    AssociateCapFlag,
-    LevelBand,
-    associate_cap_flags,
-)
-from ledger.domain.results import CourseRef, Grade, Origin
 
 ZERO = Decimal(0)
 

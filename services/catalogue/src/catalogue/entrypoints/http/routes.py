@@ -7,18 +7,23 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Path, Query, Request, Response
 
-from shared.auth import Caller, require_institution, require_role
-from shared.contracts.values import CourseRef
-from shared.domain.levels import Framework, Level, parse_level
-from shared.errors import Problem
-
 from catalogue.domain.course import CourseVersion
 from catalogue.domain.equivalence import CourseKey, Equivalence
 from catalogue.domain.institution import Institution
 from catalogue.entrypoints.http.schemas import (
-    CourseIn, CourseOut, CoursePage, EquivalenceIn, EquivalenceOut, InstitutionIn, InstitutionOut,
+    CourseIn,
+    CourseOut,
+    CoursePage,
+    EquivalenceIn,
+    EquivalenceOut,
+    InstitutionIn,
+    InstitutionOut,
 )
 from catalogue.service_layer import publishing, queries
+from shared.auth import Caller, require_institution, require_role
+from shared.contracts.values import CourseRef
+from shared.domain.levels import Framework, Level, parse_level
+from shared.errors import Problem
 
 router = APIRouter(prefix="/v1")
 IID = Annotated[str, Path(pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$",

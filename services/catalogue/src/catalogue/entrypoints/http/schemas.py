@@ -9,7 +9,14 @@ from typing import Annotated, Literal
 from pydantic import BaseModel, Field, StringConstraints, field_validator, model_validator
 
 from shared.contracts.values import (
-    COUNTRY, AwardingPowers, CourseCode, CourseRef, CreditValue, FrameworkName, LevelValue, SubjectShareValue,
+    COUNTRY,
+    AwardingPowers,
+    CourseCode,
+    CourseRef,
+    CreditValue,
+    FrameworkName,
+    LevelValue,
+    SubjectShareValue,
     Wire,
 )
 
