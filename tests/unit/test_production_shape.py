@@ -259,6 +259,8 @@ def test_api_ports_match_the_healthcheck_and_the_gateway(services: dict[str, dic
         assert upstreams.get(upstream) == [(f"{svc}-api", port)], (
             f"gateway upstream {upstream} {upstreams.get(upstream)} != {svc}-api:{port}"
         )
+        # The gateway strips /<svc>; the api must know it to point /docs at the public URL.
+        assert environment(api).get("CAIRN_ROOT_PATH") == f"/{svc}", f"{svc}-api root path"
 
 
 def test_the_gateway_routes_only_to_compose_services(services: dict[str, dict]) -> None:

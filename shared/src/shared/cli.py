@@ -44,8 +44,10 @@ def service_main(definition: ServiceDefinition, settings_factory: Callable[[], S
         log.info("migrations.done", service=definition.name)
     elif args.command in ("api", "all"):
         app = build_app(definition, settings, run_workers=args.command == "all")
-        uvicorn.run(app, host=settings.host, port=settings.port, log_config=None,
-                    access_log=False)
+        # Behind the gateway the prefix is stripped; root_path keeps /docs and the OpenAPI
+        # servers pointing at the public URL.
+        uvicorn.run(app, host=settings.host, port=settings.port, root_path=settings.root_path,
+                    log_config=None, access_log=False, proxy_headers=True)
     elif args.command == "topics":
         asyncio.run(ensure_topics(make_bus(settings), settings))
     else:

@@ -33,6 +33,8 @@ class ServiceSettings(BaseSettings):
     topic_replication: int = Field(1, alias="CAIRN_TOPIC_REPLICATION", ge=1)
     host: str = Field("0.0.0.0", alias="CAIRN_HOST")
     port: int = Field(8000, alias="CAIRN_PORT", ge=1, le=65535)
+    root_path: str = Field("", alias="CAIRN_ROOT_PATH", pattern=r"^(/[a-z]+)?$",
+                           description="the public prefix a gateway strips, e.g. /catalogue")
     log_level: str = Field("INFO", alias="CAIRN_LOG_LEVEL")
     log_json: bool = Field(True, alias="CAIRN_LOG_JSON")
     relay_batch_size: int = Field(5000, alias="CAIRN_RELAY_BATCH_SIZE", ge=1)
