@@ -8,6 +8,7 @@ from fastapi import FastAPI
 
 from ledger.adapters.tables import catalogue_replica, dead_letter, inbox, metadata, outbox
 from ledger.config import LedgerSettings
+from ledger.entrypoints.http import learners, results
 from shared.catalogue_replica import CatalogueReplica, replica_router
 from shared.messaging.bus import Bus
 from shared.runtime import ServiceDefinition, build_app
@@ -21,7 +22,7 @@ def definition() -> ServiceDefinition:
         title="Cairn ledger",
         description="The append-only, tamper-evident record of every learner achievement. Emits `ledger.events`.",
         metadata=metadata, outbox=outbox, inbox=inbox, dead_letter=dead_letter,
-        alembic_ini=ALEMBIC_INI, routers=[replica_router(catalogue_replica)],
+        alembic_ini=ALEMBIC_INI, routers=[results.router, learners.router, replica_router(catalogue_replica)],
         projections=lambda: [CatalogueReplica(catalogue_replica)],
     )
 

@@ -1,0 +1,74 @@
+"""Learners: registration (R-MB-2), the consolidated statement, the chain check (R-LG-4),
+one achievement. Each route parses, authorises, calls one use case, maps the result."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Path, Request, Response
+
+from ledger.entrypoints.http.results import AID
+from ledger.entrypoints.http.schemas import (
+    LearnerIn,
+    LearnerOut,
+    achievement_json,
+    json_response,
+    statement_json,
+    verification_json,
+)
+from ledger.service_layer import learners, queries
+from shared.auth import Caller, require_learner_or_admin, require_role
+from shared.errors import Problem
+
+router = APIRouter(prefix="/v1", tags=["learners"])
+LID = Annotated[str, Path(pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$",
+                          description="the consortium's learner number")]
+
+
+def _engine(request: Request):
+    return request.app.state.ctx.engine
+
+
+@router.put("/learners/{lid}", response_model=LearnerOut, status_code=201,
+            summary="Register a learner: home member, associate status (R-MB-2)")
+async def put_learner(lid: LID, body: LearnerIn, caller: Caller, request: Request,
+                      response: Response) -> LearnerOut:
+    require_role(caller, "admin", "institution")
+    done = await learners.register_learner(
+        _engine(request), lid, body.home_member, body.associate,
+        acting_institution=None if caller.is_admin else caller.subject)
+    response.status_code = 201 if done.outcome == "created" else 200
+    return LearnerOut(**done.__dict__)
+
+
+@router.get("/learners/{lid}/statement", summary="Consolidated statement",
+            description="The learner and admins see everything; a member sees only what it "
+                        "issued (totals over that only).")
+async def get_statement(lid: LID, caller: Caller, request: Request) -> Response:
+    if caller.role == "institution":
+        built = await queries.statement(_engine(request), lid, only_issued_by=caller.subject)
+    else:
+        require_learner_or_admin(caller, lid)
+        built = await queries.statement(_engine(request), lid)
+    return json_response(statement_json(built))
+
+
+@router.get("/learners/{lid}/verify", summary="Recompute the hash chain (R-LG-4)",
+            description="200 either way: `ok` false names the first bad link in "
+                        "`first_bad_seq` with a `reason`.")
+async def get_verify(lid: LID, caller: Caller, request: Request) -> Response:
+    require_learner_or_admin(caller, lid)
+    check = await queries.verify_chain(_engine(request), lid)
+    return json_response(verification_json(lid, check.ledger_seq, check.verification))
+
+
+@router.get("/achievements/{aid}", tags=["results"],
+            summary="One achievement: original and latest (the learner, the issuer, admin)")
+async def get_achievement(aid: AID, caller: Caller, request: Request) -> Response:
+    learner_id, state = await queries.achievement(_engine(request), aid)
+    allowed = (caller.is_admin or (caller.role == "learner" and caller.subject == learner_id)
+               or (caller.role == "institution" and caller.subject == state.issuer))
+    if not allowed:
+        raise Problem(403, "wrong_tenant", "Only the learner, the issuer or an administrator "
+                      "may read this achievement")
+    return json_response(achievement_json(learner_id, state))

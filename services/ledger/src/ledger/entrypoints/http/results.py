@@ -1,0 +1,124 @@
+"""Writes to the ledger: results (single and batch), corrections, revocations.
+Each route parses, authorises, calls one use case and maps the result."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import UTC, date, datetime, timedelta
+from typing import Annotated
+
+from fastapi import APIRouter, Path, Request, Response
+
+from ledger.domain.idempotency import result_conflict
+from ledger.entrypoints.http.schemas import (
+    RESULT_SCHEMA,
+    RevocationIn,
+    batch_json,
+    invalid,
+    json_body,
+    json_response,
+)
+from ledger.service_layer import amending, recording
+from ledger.service_layer.recording import MAX_BATCH, Outcome
+from shared.auth import Caller, require_role
+
+router = APIRouter(prefix="/v1", tags=["results"])
+AID = Annotated[str, Path(max_length=200, description="achievement id: institution:result_id")]
+
+
+def _engine(request: Request):
+    return request.app.state.ctx.engine
+
+
+def latest_today() -> date:
+    """The latest calendar date anywhere (UTC+14): a result assessed "today" in Kiribati
+    is not in the future."""
+    return (datetime.now(UTC) + timedelta(hours=14)).date()
+
+
+def _body(schema: dict) -> dict:
+    return {"requestBody": {"required": True,
+                            "content": {"application/json": {"schema": schema}}}}
+
+
+@router.post("/results", status_code=201, summary="Record one result (R-LG-1/2)",
+             openapi_extra=_body(RESULT_SCHEMA),
+             responses={200: {"description": "The same result again: the first answer"},
+                        409: {"description": "Another result holds this result id"}})
+async def post_result(caller: Caller, request: Request) -> Response:
+    require_role(caller, "institution")
+    item = await json_body(request)
+    [outcome] = await recording.record_results(_engine(request), caller.subject, [item],
+                                               today=latest_today())
+    if outcome.outcome is Outcome.REJECTED:
+        raise invalid(outcome.errors)
+    if outcome.outcome is Outcome.CONFLICT:
+        raise result_conflict(caller.subject, outcome.result_id or "")
+    body = {"achievement_id": outcome.achievement_id, "ledger_seq": outcome.ledger_seq,
+            "learner_id": outcome.learner_id, "result_id": outcome.result_id}
+    return json_response(body, 201 if outcome.outcome is Outcome.CREATED else 200)
+
+
+@router.post("/results/batch", summary=f"Record up to {MAX_BATCH:,} results, per-item outcome",
+             openapi_extra=_body({"type": "object", "required": ["results"], "properties": {
+                 "results": {"type": "array", "minItems": 1, "maxItems": MAX_BATCH,
+                             "items": RESULT_SCHEMA}}}))
+async def post_batch(caller: Caller, request: Request) -> Response:
+    """Per item: created, duplicate (recorded before: the first answer), conflict,
+    rejected (with errors). Good items are committed exactly once, also on a retry."""
+    require_role(caller, "institution")
+    body = await json_body(request)
+    if not isinstance(body, Mapping):
+        raise invalid([{"field": "body", "reason": "object_required",
+                        "message": 'the body is {"results": [...]}'}])
+    extra = sorted(set(body) - {"results"})
+    results = body.get("results")
+    if extra:
+        raise invalid([{"field": k, "reason": "unknown_field",
+                        "message": f"{k} is not a field of a batch"} for k in extra])
+    if not isinstance(results, list) or not 1 <= len(results) <= MAX_BATCH:
+        raise invalid([{"field": "results", "reason": "batch_size",
+                        "message": f"results must be a list of 1 to {MAX_BATCH:,} results"}])
+    outcomes = await recording.record_results(_engine(request), caller.subject, results,
+                                              today=latest_today())
+    return json_response(batch_json(outcomes))
+
+
+@router.post("/achievements/{aid}/corrections", status_code=201,
+             summary="Correct an achievement (issuer only, R-LG-3)",
+             openapi_extra=_body({"type": "object", "required": ["result"], "properties": {
+                 "result": RESULT_SCHEMA, "reason": {"type": "string"}}}),
+             responses={200: {"description": "Already the latest content: nothing appended"}})
+async def post_correction(aid: AID, caller: Caller, request: Request) -> Response:
+    require_role(caller, "institution")
+    body = await json_body(request)
+    if not isinstance(body, Mapping) or "result" not in body:
+        raise invalid([{"field": "result", "reason": "missing",
+                        "message": "a correction carries the whole corrected result"}])
+    extra = sorted(set(body) - {"result", "reason"})
+    reason = body.get("reason", "")
+    if extra or not isinstance(reason, str) or len(reason) > 2000:
+        raise invalid([{"field": k, "reason": "invalid", "message": f"{k} is not accepted"}
+                       for k in (extra or ["reason"])])
+    done = await amending.correct_achievement(_engine(request), caller.subject, aid,
+                                              body["result"], reason, today=latest_today())
+    return _amended(done)
+
+
+@router.post("/achievements/{aid}/revocation", status_code=201,
+             summary="Revoke an achievement (issuer only, R-LG-3)",
+             responses={200: {"description": "Revoked before with this reason: the first "
+                                             "answer"},
+                        409: {"description": "Already revoked with another reason"}})
+async def post_revocation(aid: AID, body: RevocationIn, caller: Caller,
+                          request: Request) -> Response:
+    require_role(caller, "institution")
+    return _amended(await amending.revoke_achievement(_engine(request), caller.subject, aid,
+                                                      body.reason))
+
+
+def _amended(done: amending.Amendment) -> Response:
+    return json_response({"achievement_id": done.achievement_id, "learner_id": done.learner_id,
+                         "ledger_seq": done.ledger_seq, "status": done.status.value},
+                        201 if done.appended else 200)
+

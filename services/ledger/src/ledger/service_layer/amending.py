@@ -1,0 +1,101 @@
+"""Corrections and revocations (R-LG-3): new entries naming the original, chained like
+every other (R-LG-4), under the same per-learner lock.
+
+Decisions:
+- A correction identical to the latest content appends nothing and answers 200 with
+  the ledger_seq of the latest state (a retry must not pile up corrections).
+- A revocation retried with the same reason by the issuer answers 200 with the same
+  body as the first time (the revocation's ledger_seq); a different reason for an
+  already revoked achievement is 409 `already_revoked`. A revocation is final.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, date, datetime
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+
+from ledger.adapters import entries as repo
+from ledger.domain.achievements import (
+    AchievementState,
+    Corrected,
+    LedgerEntry,
+    Revoked,
+    Status,
+    check_correction,
+    check_revocation,
+    correction_is_noop,
+    fold,
+)
+from ledger.domain.entry_events import entry_from_event
+from ledger.domain.result_json import parse_submission
+from ledger.domain.results import check_submission, submission_fingerprint
+from ledger.service_layer.chaining import ChainWriter
+from shared.domain.errors import NotFound
+
+
+@dataclass(frozen=True)
+class Amendment:
+    achievement_id: str
+    learner_id: str
+    ledger_seq: int
+    status: Status
+    appended: bool  # False: a retry that changed nothing
+
+
+async def _locked_state(conn: AsyncConnection, achievement_id: str
+                        ) -> tuple[str, AchievementState, list[Any]]:
+    rows = await repo.achievement_events(conn, achievement_id)
+    if not rows:
+        raise NotFound("achievement_not_found", f"no achievement {achievement_id}",
+                       achievement_id=achievement_id)
+    learner_id = rows[0].learner_id
+    await repo.lock_learners(conn, [learner_id])
+    rows = await repo.achievement_events(conn, achievement_id)  # again, under the lock
+    states = fold(entry_from_event(r.event) for r in rows)
+    return learner_id, states[achievement_id], rows
+
+
+async def _append(conn: AsyncConnection, learner_id: str,
+                  make: Callable[[int], LedgerEntry], **columns: Any) -> int:
+    writer = ChainWriter(await repo.chain_heads(conn, [learner_id]), datetime.now(UTC))
+    seq = writer.next_seq(learner_id)
+    writer.add(learner_id, make(seq), **columns)
+    await repo.append_entries(conn, writer.rows)
+    return seq
+
+
+async def correct_achievement(engine: AsyncEngine, institution_id: str, achievement_id: str,
+                              result: Any, reason: str, *, today: date) -> Amendment:
+    corrected = parse_submission(result)
+    check_submission(corrected, today=today)
+    async with engine.begin() as conn:
+        learner_id, state, _ = await _locked_state(conn, achievement_id)
+        check_correction(state, institution_id, corrected, achievement_id)
+        if correction_is_noop(state, corrected):
+            return Amendment(achievement_id, learner_id, state.updated_seq, state.status, False)
+        seq = await _append(conn, learner_id,
+                            lambda s: Corrected(s, achievement_id, institution_id, corrected,
+                                                reason),
+                            result_id=corrected.result_id,
+                            fingerprint=submission_fingerprint(corrected))
+    return Amendment(achievement_id, learner_id, seq, Status.CORRECTED, True)
+
+
+async def revoke_achievement(engine: AsyncEngine, institution_id: str, achievement_id: str,
+                             reason: str) -> Amendment:
+    async with engine.begin() as conn:
+        learner_id, state, rows = await _locked_state(conn, achievement_id)
+        if state.status is Status.REVOKED and institution_id == state.issuer:
+            last = rows[-1].event
+            if last["kind"] == "revoked" and last.get("reason", "") == reason:  # a retry
+                return Amendment(achievement_id, learner_id, last["ledger_seq"],
+                                 Status.REVOKED, False)
+        check_revocation(state, institution_id, achievement_id)
+        seq = await _append(conn, learner_id,
+                            lambda s: Revoked(s, achievement_id, institution_id, reason),
+                            result_id=state.original.result_id)
+    return Amendment(achievement_id, learner_id, seq, Status.REVOKED, True)

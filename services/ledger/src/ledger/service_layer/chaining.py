@@ -1,0 +1,47 @@
+"""Appending to learners' hash chains (R-LG-4): one place that turns domain entries into
+stored rows, numbered after each learner's chain head. The caller holds the learners'
+locks (adapters.entries.lock_learners) and has read the heads under them."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+
+import rfc8785
+
+from ledger.adapters.entries import NewEntry
+from ledger.domain.achievements import Corrected, LedgerEntry, Recorded, Revoked
+from ledger.domain.chain import FIRST_SEQ, GENESIS, event_hash_of_canonical
+from ledger.domain.entry_events import entry_event
+
+
+class ChainWriter:
+    """Numbers and hashes new entries per learner, in the order they are added."""
+
+    def __init__(self, heads: dict[str, tuple[int, str]], recorded_at: datetime) -> None:
+        self._heads = dict(heads)
+        self.recorded_at = recorded_at
+        self.rows: list[NewEntry] = []
+
+    def next_seq(self, learner_id: str) -> int:
+        seq, _ = self._heads.get(learner_id, (FIRST_SEQ - 1, GENESIS))
+        return seq + 1
+
+    def add(self, learner_id: str, entry: LedgerEntry, *, result_id: str | None = None,
+            fingerprint: str | None = None) -> NewEntry:
+        """`entry` must carry `next_seq(learner_id)` as its ledger_seq."""
+        prev_seq, prev_hash = self._heads.get(learner_id, (FIRST_SEQ - 1, GENESIS))
+        assert entry.ledger_seq == prev_seq + 1, "entries are numbered without gaps"
+        event = entry_event(entry, learner_id=learner_id, recorded_at=self.recorded_at)
+        canonical = rfc8785.dumps(event)  # hashed and stored as is: no second serialisation
+        digest = event_hash_of_canonical(prev_hash, canonical)
+        institution = (entry.submission.institution_id if isinstance(entry, Recorded)
+                       else entry.institution_id if isinstance(entry, (Corrected, Revoked))
+                       else None)
+        row = NewEntry(learner_id, entry.ledger_seq, event["kind"],
+                       getattr(entry, "achievement_id", None), institution, result_id,
+                       fingerprint, str(uuid.uuid4()), canonical.decode(), prev_hash, digest,
+                       self.recorded_at)
+        self._heads[learner_id] = (entry.ledger_seq, digest)
+        self.rows.append(row)
+        return row

@@ -1,0 +1,161 @@
+"""Recording results (R-LG-1, R-LG-2, R-LG-5): one use case for the single and the batch
+endpoint. Per item: parse, check, fingerprint, decide against what is stored and what
+came earlier in the batch; then every new entry of the batch is chained and written
+with one statement, in one transaction.
+
+Decisions:
+- A batch reports per item (created / duplicate / conflict / rejected); the good items
+  are committed together, exactly once: a retried batch finds them and answers
+  `duplicate` with the same achievement_id and ledger_seq (R-LG-2).
+- An item for another institution makes the whole request 403, before anything is
+  read or written (DESIGN §6): it is a misuse of the credential, not bad data.
+- Learners need not be registered first: a result may reach the ledger before the
+  learner's home member registers them (R-LG-1 is self-describing).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime
+from enum import StrEnum
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from ledger.adapters import entries as repo
+from ledger.adapters.entries import InsertMethod
+from ledger.domain.achievements import Recorded, achievement_id_for
+from ledger.domain.idempotency import Decision, decide_batch
+from ledger.domain.result_json import parse_submission
+from ledger.domain.results import ResultSubmission, check_submission, submission_fingerprint
+from ledger.service_layer.chaining import ChainWriter
+from shared.domain.errors import RuleViolation
+
+MAX_BATCH = 10_000
+_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
+
+
+class WrongTenant(RuleViolation):
+    status = 403
+
+
+class Outcome(StrEnum):
+    CREATED = "created"
+    DUPLICATE = "duplicate"
+    CONFLICT = "conflict"
+    REJECTED = "rejected"
+
+
+@dataclass
+class ItemOutcome:
+    index: int
+    result_id: str | None
+    outcome: Outcome
+    achievement_id: str | None = None
+    ledger_seq: int | None = None
+    learner_id: str | None = None
+    errors: list[dict[str, Any]] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class _Prepared:
+    index: int
+    sub: ResultSubmission
+    fingerprint: str
+
+
+def violation_errors(error: RuleViolation) -> list[dict[str, Any]]:
+    """A RuleViolation as the `errors` list of a problem: each names its field."""
+    if "errors" in error.details:
+        return list(error.details["errors"])  # type: ignore[arg-type]
+    return [{"field": error.details.get("field", "body"), "reason": error.code,
+             "message": error.message}]
+
+
+def check_tenancy(caller_institution: str, items: Sequence[Any]) -> None:
+    for index, item in enumerate(items):
+        claimed = item.get("institution_id") if isinstance(item, Mapping) else None
+        if isinstance(claimed, str) and claimed != caller_institution:
+            raise WrongTenant("wrong_tenant", "An institution may record results only as itself",
+                              detail=f"results[{index}] is for {claimed!r}, the token for "
+                                     f"{caller_institution!r}", index=index)
+
+
+def _prepare(index: int, item: Any, today: date) -> _Prepared | ItemOutcome:
+    result_id = item.get("result_id") if isinstance(item, Mapping) else None
+    result_id = result_id if isinstance(result_id, str) else None
+    try:
+        sub = parse_submission(item)
+        check_submission(sub, today=today)
+        for name in ("result_id", "learner_id"):
+            if not _ID.match(getattr(sub, name)):
+                raise RuleViolation("invalid_identifier", f"{name} must match {_ID.pattern}",
+                                    field=name)
+        return _Prepared(index, sub, submission_fingerprint(sub))
+    except RuleViolation as error:
+        return ItemOutcome(index, result_id, Outcome.REJECTED, errors=violation_errors(error))
+
+
+async def record_results(engine: AsyncEngine, caller_institution: str, items: Sequence[Any], *,
+                         today: date, method: InsertMethod = "copy") -> list[ItemOutcome]:
+    """R-LG-2 for each item, in order; one outcome per item."""
+    check_tenancy(caller_institution, items)
+    outcomes: list[ItemOutcome | None] = [None] * len(items)
+    prepared: list[_Prepared] = []
+    for index, item in enumerate(items):
+        ready = _prepare(index, item, today)
+        if isinstance(ready, _Prepared):
+            prepared.append(ready)
+        else:
+            outcomes[index] = ready
+    if prepared:
+        for attempt in (1, 2):
+            try:
+                decided = await _record(engine, caller_institution, prepared, method)
+                break
+            except Exception as error:  # a concurrent identical submission: decide again
+                if attempt == 2 or not repo.is_unique_violation(error):
+                    raise
+        for outcome in decided:
+            outcomes[outcome.index] = outcome
+    return outcomes  # type: ignore[return-value]
+
+
+async def _record(engine: AsyncEngine, institution: str, prepared: list[_Prepared],
+                  method: InsertMethod) -> list[ItemOutcome]:
+    async with engine.begin() as conn:
+        stored = await repo.recorded_results(conn, institution,
+                                             list({p.sub.result_id for p in prepared}))
+        decisions = decide_batch(
+            {(institution, rid): row.fingerprint for rid, row in stored.items()},
+            [((institution, p.sub.result_id), p.fingerprint) for p in prepared])
+        new_learners = sorted({p.sub.learner_id for p, d in zip(prepared, decisions, strict=True)
+                               if d is Decision.NEW})
+        heads: dict[str, tuple[int, str]] = {}
+        if new_learners:
+            await repo.lock_learners(conn, new_learners)  # before any write
+            heads = await repo.chain_heads(conn, new_learners)
+        writer = ChainWriter(heads, datetime.now(UTC))
+        first_time = {rid: (row.achievement_id, row.ledger_seq, row.learner_id)
+                      for rid, row in stored.items()}
+        out: list[ItemOutcome] = []
+        for p, decision in zip(prepared, decisions, strict=True):
+            sub, rid = p.sub, p.sub.result_id
+            if decision is Decision.NEW:
+                aid, seq = achievement_id_for(institution, rid), writer.next_seq(sub.learner_id)
+                writer.add(sub.learner_id, Recorded(seq, aid, sub), result_id=rid,
+                           fingerprint=p.fingerprint)
+                first_time[rid] = (aid, seq, sub.learner_id)
+                out.append(ItemOutcome(p.index, rid, Outcome.CREATED, aid, seq, sub.learner_id))
+            elif decision is Decision.SAME:  # R-LG-2: answer as the first time
+                aid, seq, lid = first_time[rid]
+                out.append(ItemOutcome(p.index, rid, Outcome.DUPLICATE, aid, seq, lid))
+            else:
+                out.append(ItemOutcome(p.index, rid, Outcome.CONFLICT, errors=[{
+                    "field": "result_id", "reason": "result_id_conflict",
+                    "message": f"{institution} already recorded a different result under "
+                               f"id {rid}; send a correction to change it"}]))
+        await repo.append_entries(conn, writer.rows, method=method)
+    return out

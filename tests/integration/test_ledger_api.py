@@ -1,0 +1,303 @@
+"""The ledger's HTTP API on real PostgreSQL: recording (R-LG-1/2) single and batch,
+tenancy, bad input as problem+json that writes nothing, corrections and revocations
+(R-LG-3), the statement and its tenancy, the hash chain and a tamper test (R-LG-4),
+concurrent batches on the same learners."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+from sqlalchemy import func, select, text
+
+from ledger.adapters.tables import entries
+from shared.messaging.memory_bus import InProcessBus
+from tests.plugins.services import ADMIN, auth, running, unique
+
+pytestmark = pytest.mark.integration
+
+
+def result(inst: str, learner: str, rid: str, **changes) -> dict:
+    body = {"result_id": rid, "learner_id": learner, "institution_id": inst,
+            "course": {"institution_id": inst, "code": "DS701"},
+            "title": "Data Science Foundations", "credit": {"value": "15", "scheme": "CATS"},
+            "level": {"framework": "FHEQ", "value": 7},
+            "subjects": [{"hecos": "100366", "percent": 100}],
+            "grade": {"scale": "UK-PERCENT", "value": "68"}, "assessed_on": "2026-06-20",
+            "origin": "member"}
+    return {**body, **changes}
+
+
+@pytest.fixture
+async def api(migrated_database):
+    async with running("ledger", migrated_database, InProcessBus(),
+                       run_workers=False) as (app, client):
+        yield app, client
+
+
+@pytest.fixture
+def inst():
+    iid = unique("uni")
+    return iid, auth("institution", iid)
+
+
+async def count(app, **where) -> int:
+    query = select(func.count()).select_from(entries)
+    for column, value in where.items():
+        query = query.where(entries.c[column] == value)
+    async with app.state.ctx.engine.connect() as conn:
+        return (await conn.execute(query)).scalar_one()
+
+
+# --- single results (R-LG-1, R-LG-2) --------------------------------------------------------
+
+async def test_single_result_is_201_then_200_same_body_then_409(api, inst):
+    app, client = api
+    iid, me = inst
+    lid = unique("L")
+    first = await client.post("/v1/results", json=result(iid, lid, "r1"), headers=me)
+    assert first.status_code == 201, first.text
+    assert first.json()["achievement_id"] == f"{iid}:r1" and first.json()["ledger_seq"] == 1
+    # "15.0" is the same number as "15": a resend, not a conflict (R-LG-2)
+    again = await client.post("/v1/results", headers=me, json=result(
+        iid, lid, "r1", credit={"value": "15.0", "scheme": "CATS"}))
+    assert (again.status_code, again.json()) == (200, first.json())
+    clash = await client.post("/v1/results", headers=me,
+                              json=result(iid, lid, "r1", grade={"scale": "UK-PERCENT",
+                                                                 "value": "70"}))
+    assert clash.status_code == 409
+    assert clash.headers["content-type"] == "application/problem+json"
+    assert clash.json()["code"] == "result_id_conflict"
+    second = await client.post("/v1/results", json=result(iid, lid, "r2"), headers=me)
+    assert (second.status_code, second.json()["ledger_seq"]) == (201, 2)
+    assert await count(app, learner_id=lid) == 2
+
+
+async def test_an_institution_records_only_as_itself(api, inst):
+    app, client = api
+    iid, _ = inst
+    lid = unique("L")
+    other = auth("institution", unique("other"))
+    single = await client.post("/v1/results", json=result(iid, lid, "r1"), headers=other)
+    assert (single.status_code, single.json()["code"]) == (403, "wrong_tenant")
+    batch = await client.post("/v1/results/batch", headers=other, json={"results": [
+        result(iid.replace("uni", "x"), lid, "r1"), result(iid, lid, "r2")]})
+    assert (batch.status_code, batch.json()["code"]) == (403, "wrong_tenant")
+    assert (await client.post("/v1/results", json=result(iid, lid, "r1"),
+                              headers=auth("learner", lid))).status_code == 403
+    assert (await client.post("/v1/results", json=result(iid, lid, "r1"))).status_code == 401
+    assert await count(app, learner_id=lid) == 0
+
+
+@pytest.mark.parametrize(("change", "field"), [
+    ({"credit": {"value": "15", "scheme": "XYZ"}}, "credit.scheme"),
+    ({"credit": {"value": "-5", "scheme": "CATS"}}, "credit.value"),
+    ({"level": {"framework": "FHEQ", "value": 11}}, "level.value"),
+    ({"level": {"framework": "SCQF", "value": 3}}, "level.value"),
+    ({"assessed_on": "2999-01-01"}, "assessed_on"),
+    ({"assessed_on": "20 June"}, "assessed_on"),
+    ({"title": None}, "title"),
+    ({"colour": "blue"}, "colour"),
+    ({"credit": {"value": 15.5, "scheme": "CATS"}}, "credit.value"),
+])
+async def test_bad_result_is_422_naming_the_field_and_writes_nothing(api, inst, change, field):
+    app, client = api
+    iid, me = inst
+    lid = unique("L")
+    body = {k: v for k, v in result(iid, lid, "r1", **change).items() if v is not None}
+    response = await client.post("/v1/results", json=body, headers=me)
+    assert response.status_code == 422, response.text
+    assert response.headers["content-type"] == "application/problem+json"
+    assert field in [e["field"] for e in response.json()["errors"]]
+    batch = await client.post("/v1/results/batch", json={"results": [body]}, headers=me)
+    assert batch.json()["results"][0]["outcome"] == "rejected"
+    assert field in [e["field"] for e in batch.json()["results"][0]["errors"]]
+    assert await count(app, learner_id=lid) == 0
+
+
+async def test_missing_fields_are_each_named(api, inst):
+    _, client = api
+    iid, me = inst
+    body = result(iid, unique("L"), "r1")
+    for key in ("learner_id", "credit", "grade"):
+        del body[key]
+    response = await client.post("/v1/results", json=body, headers=me)
+    assert response.status_code == 422
+    assert {"learner_id", "credit", "grade"} <= {e["field"] for e in response.json()["errors"]}
+
+
+async def test_malformed_json_wrong_content_type_and_oversized_batch(api, inst):
+    app, client = api
+    iid, me = inst
+    lid = unique("L")
+    broken = await client.post("/v1/results", content=b'{"result_id": ', headers={
+        **me, "content-type": "application/json"})
+    assert (broken.status_code, broken.json()["code"]) == (400, "malformed_json")
+    assert broken.headers["content-type"] == "application/problem+json"
+    wrong_type = await client.post("/v1/results", content=b"result_id=1", headers={
+        **me, "content-type": "application/x-www-form-urlencoded"})
+    assert wrong_type.status_code == 415
+    too_many = await client.post("/v1/results/batch", headers=me, json={
+        "results": [result(iid, lid, f"r{i}") for i in range(10_001)]})
+    assert too_many.status_code == 422
+    assert [e["field"] for e in too_many.json()["errors"]] == ["results"]
+    empty = await client.post("/v1/results/batch", headers=me, json={"results": []})
+    assert empty.status_code == 422
+    assert await count(app, learner_id=lid) == 0
+
+
+# --- batches ---------------------------------------------------------------------------------
+
+async def test_batch_reports_each_item_and_a_retry_records_nothing_twice(api, inst):
+    app, client = api
+    iid, me = inst
+    a, b = unique("L"), unique("L")
+    items = [result(iid, a, "r1"), result(iid, b, "r2"), result(iid, a, "r1"),
+             result(iid, a, "r3", credit={"value": "0", "scheme": "CATS"}),
+             result(iid, b, "r2", title="Something else"), result(iid, a, "r4")]
+    first = await client.post("/v1/results/batch", json={"results": items}, headers=me)
+    assert first.status_code == 200, first.text
+    got = first.json()
+    assert [r["outcome"] for r in got["results"]] == [
+        "created", "created", "duplicate", "rejected", "conflict", "created"]
+    assert got["counts"] == {"created": 3, "duplicate": 1, "conflict": 1, "rejected": 1}
+    assert [r.get("ledger_seq") for r in got["results"]] == [1, 1, 1, None, None, 2]
+    assert got["results"][3]["errors"][0]["field"] == "credit.value"
+    retry = (await client.post("/v1/results/batch", json={"results": items}, headers=me)).json()
+    assert [r["outcome"] for r in retry["results"]] == [
+        "duplicate", "duplicate", "duplicate", "rejected", "conflict", "duplicate"]
+    assert [r.get("ledger_seq") for r in retry["results"]] == [1, 1, 1, None, None, 2]
+    assert (await count(app, learner_id=a), await count(app, learner_id=b)) == (2, 1)
+    single = await client.post("/v1/results", json=result(iid, a, "r4"), headers=me)
+    assert (single.status_code, single.json()["ledger_seq"]) == (200, 2)
+
+
+async def test_concurrent_batches_on_the_same_learners_keep_valid_chains(api, inst):
+    app, client = api
+    iid, me = inst
+    learners = [unique("L") for _ in range(5)]
+
+    def batch(tag: str) -> dict:
+        return {"results": [result(iid, lid, f"{tag}-{lid}-{i}") for i in range(20)
+                            for lid in learners]}
+
+    replies = await asyncio.gather(*(client.post("/v1/results/batch", json=batch(t),
+                                                 headers=me) for t in "abcd"))
+    assert all(r.json()["counts"]["created"] == 100 for r in replies)
+    # both sides again, concurrently: all duplicates, nothing written
+    again = await asyncio.gather(*(client.post("/v1/results/batch", json=batch(t),
+                                               headers=me) for t in "ab"))
+    assert all(r.json()["counts"]["duplicate"] == 100 for r in again)
+    for lid in learners:
+        check = (await client.get(f"/v1/learners/{lid}/verify", headers=ADMIN)).json()
+        assert (check["ok"], check["checked"], check["ledger_seq"]) == (True, 80, 80)
+    async with app.state.ctx.engine.connect() as conn:  # per learner, xid order = chain order
+        rows = (await conn.execute(text(
+            "SELECT learner_id, array_agg(ledger_seq ORDER BY xid::text::numeric, seq) AS s "
+            "FROM ledger.entries WHERE learner_id = ANY(:l) GROUP BY learner_id"),
+            {"l": learners})).all()
+    assert all(r.s == sorted(r.s) for r in rows)
+
+
+# --- corrections and revocations (R-LG-3) ------------------------------------------------------
+
+async def test_correction_and_revocation_show_in_the_statement_with_the_original_kept(api, inst):
+    app, client = api
+    iid, me = inst
+    lid = unique("L")
+    for rid in ("r1", "r2"):
+        assert (await client.post("/v1/results", json=result(iid, lid, rid),
+                                  headers=me)).status_code == 201
+    fixed = result(iid, lid, "r1", grade={"scale": "UK-PERCENT", "value": "72"},
+                   credit={"value": "20", "scheme": "CATS"})
+    url = f"/v1/achievements/{iid}:r1/corrections"
+    corrected = await client.post(url, json={"result": fixed, "reason": "remark"}, headers=me)
+    assert (corrected.status_code, corrected.json()["ledger_seq"]) == (201, 3), corrected.text
+    retried = await client.post(url, json={"result": fixed, "reason": "remark"}, headers=me)
+    assert (retried.status_code, retried.json()) == (200, corrected.json())
+    other = auth("institution", unique("other"))
+    assert (await client.post(url, json={"result": fixed}, headers=other)).status_code == 403
+    moved = await client.post(url, json={"result": {**fixed, "learner_id": "L-x"}}, headers=me)
+    assert moved.json()["code"] == "correction_changes_identity"
+    revoke = f"/v1/achievements/{iid}:r2/revocation"
+    revoked = await client.post(revoke, json={"reason": "academic misconduct"}, headers=me)
+    assert (revoked.status_code, revoked.json()["ledger_seq"]) == (201, 4)
+    again = await client.post(revoke, json={"reason": "academic misconduct"}, headers=me)
+    assert (again.status_code, again.json()) == (200, revoked.json())
+    assert (await client.post(revoke, json={"reason": "other"}, headers=me)).status_code == 409
+    assert (await client.post(f"/v1/achievements/{iid}:nope/revocation", json={"reason": "x"},
+                              headers=me)).status_code == 404
+    assert await count(app, learner_id=lid) == 4
+
+    statement = (await client.get(f"/v1/learners/{lid}/statement",
+                                  headers=auth("learner", lid))).json()
+    lines = {a["achievement_id"]: a for a in statement["achievements"]}
+    assert lines[f"{iid}:r1"]["status"] == "corrected"
+    assert lines[f"{iid}:r1"]["grade"]["value"] == "72"
+    assert lines[f"{iid}:r2"]["status"] == "revoked" and not lines[f"{iid}:r2"]["counted"]
+    assert statement["totals"] == {"uk_credits": "20", "ects": "10"}
+    assert statement["ledger_seq"] == 4
+    original = (await client.get(f"/v1/achievements/{iid}:r1", headers=me)).json()
+    assert original["original"]["grade"]["value"] == "68"  # kept
+    assert original["latest"]["grade"]["value"] == "72"
+    assert (await client.get(f"/v1/achievements/{iid}:r1",
+                             headers=auth("learner", "someone"))).status_code == 403
+    verified = (await client.get(f"/v1/learners/{lid}/verify", headers=ADMIN)).json()
+    assert (verified["ok"], verified["checked"]) == (True, 4)
+
+
+# --- statement tenancy and learners (R-MB-2) ---------------------------------------------------
+
+async def test_statement_tenancy_and_associate_flag(api, inst):
+    _, client = api
+    iid, me = inst
+    other_iid = unique("uni")
+    them = auth("institution", other_iid)
+    lid = unique("L")
+    assert (await client.put(f"/v1/learners/{lid}", json={"home_member": iid, "associate": True},
+                             headers=them)).status_code == 403
+    registered = await client.put(f"/v1/learners/{lid}", headers=me,
+                                  json={"home_member": iid, "associate": True})
+    assert (registered.status_code, registered.json()["revision"]) == (201, 1)
+    assert (await client.put(f"/v1/learners/{lid}", json={"home_member": iid, "associate": True},
+                             headers=me)).status_code == 200
+    assert (await client.put(f"/v1/learners/{lid}", json={"home_member": other_iid},
+                             headers=them)).status_code == 403
+    for i in range(5):  # 75 credits at FHEQ 7 from one member: under the 180 cap
+        await client.post("/v1/results", json=result(iid, lid, f"r{i}"), headers=me)
+    await client.post("/v1/results", headers=them, json=result(
+        other_iid, lid, "x1", level={"framework": "FHEQ", "value": 5},
+        credit={"value": "75", "scheme": "CATS"}))
+    mine = (await client.get(f"/v1/learners/{lid}/statement", headers=me)).json()
+    assert {a["member"] for a in mine["achievements"]} == {iid}
+    assert mine["totals"]["uk_credits"] == "75"
+    full = (await client.get(f"/v1/learners/{lid}/statement", headers=ADMIN)).json()
+    assert full["associate"] and full["totals"] == {"uk_credits": "150", "ects": "75"}
+    assert [(f["member"], f["band"]) for f in full["associate_cap_flags"]] == [
+        (other_iid, "undergraduate")]  # R-MB-2: 75 > 60 at an undergraduate level
+    assert full["by_member"][iid]["uk_credits"] == "75"
+    assert (await client.get(f"/v1/learners/{lid}/statement",
+                             headers=auth("learner", "someone-else"))).status_code == 403
+    assert (await client.get(f"/v1/learners/{lid}/verify", headers=me)).status_code == 403
+
+
+# --- tamper evidence (R-LG-4) ------------------------------------------------------------------
+
+async def test_the_database_refuses_updates_and_verify_names_a_tampered_link(api, inst, engine):
+    _, client = api
+    iid, me = inst
+    lid = unique("L")
+    for rid in ("r1", "r2", "r3"):
+        await client.post("/v1/results", json=result(iid, lid, rid), headers=me)
+    with pytest.raises(Exception, match="append-only"):
+        async with engine.begin() as conn:
+            await conn.execute(text("DELETE FROM ledger.entries WHERE learner_id = :l"),
+                               {"l": lid})
+    async with engine.begin() as conn:
+        await conn.execute(text("SET LOCAL session_replication_role = replica"))
+        await conn.execute(text(
+            "UPDATE ledger.entries SET event = jsonb_set(event, '{result,grade,value}', '\"99\"')"
+            " WHERE learner_id = :l AND ledger_seq = 2"), {"l": lid})
+    check = (await client.get(f"/v1/learners/{lid}/verify", headers=auth("learner", lid))).json()
+    assert (check["ok"], check["first_bad_seq"], check["reason"], check["checked"]) == (
+        False, 2, "hash_mismatch", 1)
