@@ -23,6 +23,7 @@ from shared.http import create_service_app
 from shared.messaging.bus import TOPICS, Bus
 from shared.messaging.consumer import ConsumerLoop, Projection
 from shared.messaging.kafka_bus import KafkaBus
+from shared.messaging.log_relay import LogRelay, LogSource
 from shared.messaging.memory_bus import InProcessBus
 from shared.messaging.relay import OutboxRelay
 from shared.settings import ServiceSettings
@@ -42,6 +43,7 @@ class ServiceDefinition:
     alembic_ini: Path
     routers: Sequence[APIRouter]
     projections: Callable[[], list[Projection]] = list
+    log_sources: Sequence[LogSource] = ()  # tables that are their own outbox (the ledger)
     version: str = "1.0.0"
 
 
@@ -54,6 +56,7 @@ class ServiceContext:
     engine: AsyncEngine
     bus: Bus | None = None
     relay: OutboxRelay | None = None
+    log_relays: list[LogRelay] = field(default_factory=list)
     consumers: dict[str, ConsumerLoop] = field(default_factory=dict)
     stop_on_crash: bool = False  # a worker process exits when its worker dies (to be restarted)
     crashed: bool = False
@@ -68,6 +71,15 @@ class ServiceContext:
             idle_seconds=self.settings.relay_idle_seconds,
             replay_all_on_start=replay_all_on_start)
         return self.relay
+
+    def build_log_relays(self) -> list[LogRelay]:
+        assert self.bus is not None
+        self.log_relays = [LogRelay(self.engine, source, self.bus.publisher(),
+                                    service=self.definition.name,
+                                    batch_size=self.settings.relay_batch_size,
+                                    idle_seconds=self.settings.relay_idle_seconds)
+                           for source in self.definition.log_sources]
+        return self.log_relays
 
     def build_consumers(self) -> dict[str, ConsumerLoop]:
         assert self.bus is not None
@@ -84,6 +96,8 @@ class ServiceContext:
             r = self.relay or self.build_relay(
                 replay_all_on_start=isinstance(self.bus, InProcessBus))
             self._spawn(r.run(self._stop), "relay")
+            for log_relay in self.log_relays or self.build_log_relays():
+                self._spawn(log_relay.run(self._stop), "log-relay")
         if consumers:
             for name, loop in (self.consumers or self.build_consumers()).items():
                 self._spawn(loop.run(self._stop), f"consumer:{name}")

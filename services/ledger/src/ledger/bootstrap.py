@@ -6,6 +6,7 @@ from pathlib import Path
 
 from fastapi import FastAPI
 
+from ledger.adapters.publication import ENTRIES
 from ledger.adapters.tables import catalogue_replica, dead_letter, inbox, metadata, outbox
 from ledger.config import LedgerSettings
 from ledger.entrypoints.http import learners, results
@@ -20,10 +21,13 @@ def definition() -> ServiceDefinition:
     return ServiceDefinition(
         name="ledger",
         title="Cairn ledger",
-        description="The append-only, tamper-evident record of every learner achievement. Emits `ledger.events`.",
+        description="The append-only, tamper-evident record of every learner achievement. "
+                    "Emits `ledger.events`.",
         metadata=metadata, outbox=outbox, inbox=inbox, dead_letter=dead_letter,
-        alembic_ini=ALEMBIC_INI, routers=[results.router, learners.router, replica_router(catalogue_replica)],
+        alembic_ini=ALEMBIC_INI,
+        routers=[results.router, learners.router, replica_router(catalogue_replica)],
         projections=lambda: [CatalogueReplica(catalogue_replica)],
+        log_sources=[ENTRIES],  # the entries table is the ledger's outbox (DESIGN §3)
     )
 
 

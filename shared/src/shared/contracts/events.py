@@ -3,7 +3,7 @@ A change that breaks a reader is a new class with a new `.vN` type, never an edi
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, datetime
 from typing import ClassVar
 
 from pydantic import BaseModel, ConfigDict
@@ -82,9 +82,75 @@ class EquivalencePublishedV1(EventPayload):
     withdrawn: bool = False
 
 
+# --- ledger.events (key: learner id) -----------------------------------------------------
+# The data of a ledger event is the chained entry exactly as stored and hashed (R-LG-4):
+# `ledger_seq` orders one learner's events; `result` is the result as the member sent it.
+
+class ResultV1(BaseModel):
+    """A result as recorded (R-LG-1), values as given."""
+
+    model_config = ConfigDict(frozen=True, extra="ignore")
+    result_id: str
+    learner_id: str
+    institution_id: str
+    course: CourseRef | None = None
+    title: str
+    credit: dict
+    level: dict
+    subjects: list[dict] = []
+    grade: dict | None = None
+    assessed_on: date
+    origin: str = "member"
+    notional_hours: int | None = None
+
+
+class _LedgerEntryV1(EventPayload):
+    topic: ClassVar[str] = "ledger.events"
+    kind: str
+    ledger_seq: int
+    learner_id: str
+    recorded_at: datetime
+
+
+class AchievementRecordedV1(_LedgerEntryV1):
+    event_type: ClassVar[str] = "cairn.ledger.achievement.recorded.v1"
+    achievement_id: str
+    result: ResultV1
+
+
+class AchievementCorrectedV1(_LedgerEntryV1):
+    """R-LG-3: the whole corrected result, naming the original achievement."""
+
+    event_type: ClassVar[str] = "cairn.ledger.achievement.corrected.v1"
+    achievement_id: str
+    institution_id: str
+    reason: str = ""
+    result: ResultV1
+
+
+class AchievementRevokedV1(_LedgerEntryV1):
+    event_type: ClassVar[str] = "cairn.ledger.achievement.revoked.v1"
+    achievement_id: str
+    institution_id: str
+    reason: str = ""
+
+
+class AwardConferredV1(_LedgerEntryV1):
+    """R-AW-8: the conferral recorded on the learner's ledger; the credit used is locked."""
+
+    event_type: ClassVar[str] = "cairn.ledger.award.conferred.v1"
+    award_id: str
+    qualification_id: str
+    conferring_member: str
+    achievement_ids: list[str]
+    supersedes: list[str] = []
+
+
 EVENT_TYPES: dict[str, type[EventPayload]] = {
     cls.event_type: cls
-    for cls in (InstitutionRegisteredV1, CourseVersionPublishedV1, EquivalencePublishedV1)
+    for cls in (InstitutionRegisteredV1, CourseVersionPublishedV1, EquivalencePublishedV1,
+                AchievementRecordedV1, AchievementCorrectedV1, AchievementRevokedV1,
+                AwardConferredV1)
 }
 
 

@@ -73,3 +73,14 @@ def create_messaging_tables_v1(op, schema: str) -> None:
                     postgresql_where=text("published_at IS NULL"))
     op.create_table("inbox", *_inbox_columns(), schema=schema)
     op.create_table("inbox_dead_letter", *_dead_letter_columns(), schema=schema)
+
+
+def create_relay_positions_v1(op, schema: str) -> None:
+    """For a service whose own table is its outbox (published by position, log_relay.py)."""
+    op.execute(f"""
+        CREATE TABLE "{schema}".relay_positions (
+          name        text PRIMARY KEY,
+          xid         xid8 NOT NULL,
+          seq         bigint NOT NULL,
+          updated_at  timestamptz NOT NULL DEFAULT now()
+        )""")

@@ -1,0 +1,130 @@
+"""Relay for a table that is its own outbox (DESIGN §3: the ledger's entries).
+
+Rows are never marked: the relay keeps a watermark, the last (xid, seq) it published,
+in a `relay_positions` row of the service's schema, and publishes rows after it in
+(xid, seq) order. Only rows of transactions older than every transaction still running
+(`xid < pg_snapshot_xmin(pg_current_snapshot())`) are read, so no row can ever appear
+behind the watermark: a later transaction always has a larger xid. Writers lock (with
+advisory locks, which assign no xid) before their first write, so the rows of one key
+commit in xid order and keep their order on the bus.
+
+As with the outbox relay, only the holder of an advisory lock publishes, and a crash
+between publishing and saving the watermark publishes those rows again (consumers
+deduplicate through their inbox)."""
+
+from __future__ import annotations
+
+import asyncio
+import zlib
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import structlog
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from shared.messaging.bus import OutgoingRecord, Publisher
+from shared.metrics import OUTBOX_BACKLOG, OUTBOX_PUBLISHED
+
+log = structlog.get_logger(__name__)
+
+
+@dataclass(frozen=True)
+class LogSource:
+    """What the relay reads: `select` returns rows with `xid` (as text), `seq` and whatever
+    `to_record` needs, for parameters `xid` (an int: asyncpg binds xid8 as one), `seq`,
+    `limit`."""
+
+    name: str  # the watermark's key in relay_positions
+    schema: str
+    select: str
+    to_record: Callable[[Any], OutgoingRecord]
+
+
+class LogRelay:
+    def __init__(self, engine: AsyncEngine, source: LogSource, publisher: Publisher, *,
+                 service: str, batch_size: int = 5000, idle_seconds: float = 0.05) -> None:
+        self._engine, self._source, self._publisher = engine, source, publisher
+        self._service, self._batch_size, self._idle = service, batch_size, idle_seconds
+        self._lock_key = zlib.crc32(f"cairn-log-relay:{source.schema}.{source.name}".encode())
+        positions = f'"{source.schema}".relay_positions'
+        self._sql_position = text(f"SELECT xid::text, seq FROM {positions} WHERE name = :n")
+        self._sql_save = text(
+            f"INSERT INTO {positions} (name, xid, seq) VALUES (:n, CAST(:x AS xid8), :s) "
+            "ON CONFLICT (name) DO UPDATE SET xid = excluded.xid, seq = excluded.seq, "
+            "updated_at = now()")
+        self.published = 0
+
+    async def run(self, stop: asyncio.Event) -> None:
+        await self._publisher.start()
+        try:
+            async with self._engine.connect() as lock_conn:
+                await lock_conn.execution_options(isolation_level="AUTOCOMMIT")
+                if not await _lead(lock_conn, self._lock_key, stop):
+                    return
+                log.info("log_relay.leading", service=self._service, log=self._source.name)
+                try:
+                    await self._publish_until(stop)
+                finally:  # the connection goes back to the pool: hand the lead on
+                    await lock_conn.execute(text("SELECT pg_advisory_unlock(:k)"),
+                                            {"k": self._lock_key})
+        finally:
+            await self._publisher.stop()
+
+    async def _publish_until(self, stop: asyncio.Event) -> None:
+        while not stop.is_set():
+            try:
+                sent = await self.publish_batch()
+            except Exception:
+                log.exception("log_relay.batch_failed", service=self._service)
+                await _sleep_unless(stop, 1.0)
+                continue
+            if sent < self._batch_size:
+                await _sleep_unless(stop, self._idle)
+
+    async def publish_batch(self) -> int:
+        """Publish the next rows after the watermark; return how many were sent."""
+        async with self._engine.connect() as conn:
+            row = (await conn.execute(self._sql_position, {"n": self._source.name})).first()
+            xid, seq = (int(row[0]), row[1]) if row else (0, 0)
+            rows = (await conn.execute(text(self._source.select),
+                                       {"xid": xid, "seq": seq, "limit": self._batch_size}
+                                       )).all()
+            if not rows:
+                await conn.rollback()
+                return 0
+            await self._publisher.publish([self._source.to_record(r) for r in rows])
+            await conn.execute(self._sql_save, {"n": self._source.name,
+                                                "x": int(rows[-1].xid), "s": rows[-1].seq})
+            await conn.commit()
+        self.published += len(rows)
+        OUTBOX_PUBLISHED.labels(self._service).inc(len(rows))
+        if len(rows) < self._batch_size:
+            OUTBOX_BACKLOG.labels(self._service).set(0)
+        return len(rows)
+
+
+def after_watermark(table: str, columns: Sequence[str]) -> str:
+    """The standard `select` of a LogSource over `table` (which has xid8 `xid`, `seq`)."""
+    return (f"SELECT xid::text AS xid, seq, {', '.join(columns)} FROM {table} "
+            "WHERE (xid, seq) > (CAST(:xid AS xid8), :seq) "
+            "AND xid < pg_snapshot_xmin(pg_current_snapshot()) "
+            "ORDER BY xid, seq LIMIT :limit")
+
+
+async def _lead(lock_conn, key: int, stop: asyncio.Event) -> bool:
+    while not stop.is_set():
+        got = (await lock_conn.execute(text("SELECT pg_try_advisory_lock(:k)"),
+                                       {"k": key})).scalar()
+        if got:
+            return True
+        await _sleep_unless(stop, 1.0)
+    return False
+
+
+async def _sleep_unless(stop: asyncio.Event, seconds: float) -> None:
+    try:
+        await asyncio.wait_for(stop.wait(), seconds)
+    except TimeoutError:
+        pass

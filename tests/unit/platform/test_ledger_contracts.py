@@ -1,0 +1,36 @@
+"""The ledger's event types in shared.contracts match what the ledger stores and publishes."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime
+from decimal import Decimal
+
+from ledger.domain.achievements import Recorded, Revoked
+from ledger.domain.entry_events import EVENT_TYPES as LEDGER_TYPES
+from ledger.domain.entry_events import entry_event
+from ledger.domain.results import CourseRef, Grade, ResultSubmission
+from shared.contracts.events import EVENT_TYPES, AchievementRecordedV1, AchievementRevokedV1
+from shared.domain.credit import Credit, CreditScheme
+from shared.domain.levels import Framework, Level
+from shared.domain.subjects import SubjectShare
+
+
+def test_every_ledger_event_type_has_a_versioned_contract() -> None:
+    assert set(LEDGER_TYPES.values()) <= set(EVENT_TYPES)
+
+
+def test_a_stored_recorded_entry_reads_as_its_contract() -> None:
+    submission = ResultSubmission(
+        result_id="2026-000123", learner_id="L-1", institution_id="uni-north",
+        course=CourseRef("uni-north", "DS701"), title="Data Science Foundations",
+        credit=Credit(Decimal("15"), CreditScheme.CATS), level=Level(Framework.FHEQ, 7),
+        subjects=(SubjectShare("100366", Decimal(100)),), grade=Grade("UK-PERCENT", "68"),
+        assessed_on=date(2026, 6, 20))
+    at = datetime(2026, 6, 21, tzinfo=UTC)
+    recorded = AchievementRecordedV1.model_validate(entry_event(
+        Recorded(1, "uni-north:2026-000123", submission), learner_id="L-1", recorded_at=at))
+    assert recorded.result.course.code == "DS701" and recorded.ledger_seq == 1
+    revoked = AchievementRevokedV1.model_validate(entry_event(
+        Revoked(2, "uni-north:2026-000123", "uni-north", "awarded in error"),
+        learner_id="L-1", recorded_at=at))
+    assert revoked.reason == "awarded in error"
