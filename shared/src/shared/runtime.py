@@ -77,7 +77,8 @@ class ServiceContext:
         self.log_relays = [LogRelay(self.engine, source, self.bus.publisher(),
                                     service=self.definition.name,
                                     batch_size=self.settings.relay_batch_size,
-                                    idle_seconds=self.settings.relay_idle_seconds)
+                                    idle_seconds=self.settings.relay_idle_seconds,
+                                    replay_all_on_start=isinstance(self.bus, InProcessBus))
                            for source in self.definition.log_sources]
         return self.log_relays
 

@@ -26,6 +26,7 @@ from cairn.demo.consortium import (
     LEARNERS,
     MEMBERS,
 )
+from cairn.demo.learners import corrected_result, results_by_member, revocation
 from shared.auth import mint_token
 
 __all__ = ["DEMO_PRINCIPALS", "LEARNERS", "DemoSeedError", "seed_demo"]
@@ -34,6 +35,7 @@ log = structlog.get_logger(__name__)
 
 BASE_URL = "http://cairn.local"
 CATALOGUE = "/catalogue/v1"
+LEDGER = "/ledger/v1"
 
 
 class DemoSeedError(RuntimeError):
@@ -56,7 +58,7 @@ class _Seeder:
         self.secret = secret
         self.counts: dict[str, Counter[str]] = {
             "members": Counter(), "courses": Counter(), "versions": Counter(),
-            "equivalences": Counter()}
+            "equivalences": Counter(), "learners": Counter(), "results": Counter()}
         self._tokens: dict[tuple[str, str], str] = {}
 
     def _auth(self, role: str, subject: str) -> dict[str, str]:
@@ -65,11 +67,16 @@ class _Seeder:
             self._tokens[key] = mint_token(self.secret, subject, role, ttl_seconds=3600)
         return {"Authorization": f"Bearer {self._tokens[key]}"}
 
-    async def put(self, path: str, body: dict[str, Any], role: str, subject: str) -> dict:
-        response = await self.client.put(CATALOGUE + path, json=body,
-                                         headers=self._auth(role, subject))
+    async def put(self, path: str, body: dict[str, Any], role: str, subject: str,
+                  base: str = CATALOGUE) -> dict:
+        return await self._send("PUT", base + path, body, role, subject)
+
+    async def _send(self, method: str, path: str, body: dict[str, Any], role: str,
+                    subject: str) -> dict:
+        response = await self.client.request(method, path, json=body,
+                                             headers=self._auth(role, subject))
         if response.status_code not in (200, 201):
-            raise DemoSeedError("PUT", CATALOGUE + path, response)
+            raise DemoSeedError(method, path, response)
         return response.json()
 
     async def versions(self, iid: str, code: str) -> list[dict]:
@@ -104,6 +111,28 @@ class _Seeder:
                                  "institution", iid)
             self.counts["equivalences"][out.get("outcome") or "unchanged"] += 1
 
+    async def learners(self) -> None:
+        for body in LEARNERS:
+            lid = body["learner_id"]
+            out = await self.put(f"/learners/{lid}", {k: v for k, v in body.items()
+                                                      if k != "learner_id"},
+                                 "admin", ADMIN_SUBJECT, base=LEDGER)
+            self.counts["learners"][out.get("outcome") or "unchanged"] += 1
+
+    async def results(self) -> None:
+        """Results are idempotent (R-LG-2): a restart answers "duplicate" for each."""
+        for iid, batch in results_by_member().items():
+            out = await self._send("POST", f"{LEDGER}/results/batch", {"results": batch},
+                                   "institution", iid)
+            for outcome, n in out["counts"].items():
+                self.counts["results"][outcome] += n
+        iid, achievement, body = corrected_result()  # R-LG-3; an identical one is a no-op
+        await self._send("POST", f"{LEDGER}/achievements/{achievement}/corrections", body,
+                         "institution", iid)
+        iid, achievement, body = revocation()  # retried with the same reason: 200
+        await self._send("POST", f"{LEDGER}/achievements/{achievement}/revocation", body,
+                         "institution", iid)
+
 
 async def seed_demo(app: FastAPI) -> dict[str, dict[str, int]]:
     """Publish the demo consortium through the API of `app` (the embedded parent app,
@@ -117,11 +146,14 @@ async def seed_demo(app: FastAPI) -> dict[str, dict[str, int]]:
             await seeder.members()
             await seeder.courses()  # units before the composites that list them (R-CAT-4)
             await seeder.equivalences()  # both sides must exist (R-CAT-3)
+            await seeder.learners()
+            await seeder.results()
     counts = {kind: dict(counter) for kind, counter in seeder.counts.items()}
     log.info("demo.seeded",
              members=_fmt(seeder.counts["members"]), courses=_fmt(seeder.counts["courses"]),
              course_versions_created=seeder.counts["versions"]["created"],
-             equivalences=_fmt(seeder.counts["equivalences"]))
+             equivalences=_fmt(seeder.counts["equivalences"]),
+             learners=_fmt(seeder.counts["learners"]), results=_fmt(seeder.counts["results"]))
     return counts
 
 

@@ -44,8 +44,12 @@ class LogSource:
 
 class LogRelay:
     def __init__(self, engine: AsyncEngine, source: LogSource, publisher: Publisher, *,
-                 service: str, batch_size: int = 5000, idle_seconds: float = 0.05) -> None:
+                 service: str, batch_size: int = 5000, idle_seconds: float = 0.05,
+                 replay_all_on_start: bool = False) -> None:
         self._engine, self._source, self._publisher = engine, source, publisher
+        # None: read the saved watermark first. The in-process bus forgets on restart, so
+        # there the relay starts from the beginning (consumers' inboxes absorb repeats).
+        self._position: tuple[int, int] | None = (0, 0) if replay_all_on_start else None
         self._service, self._batch_size, self._idle = service, batch_size, idle_seconds
         self._lock_key = zlib.crc32(f"cairn-log-relay:{source.schema}.{source.name}".encode())
         positions = f'"{source.schema}".relay_positions'
@@ -86,8 +90,10 @@ class LogRelay:
     async def publish_batch(self) -> int:
         """Publish the next rows after the watermark; return how many were sent."""
         async with self._engine.connect() as conn:
-            row = (await conn.execute(self._sql_position, {"n": self._source.name})).first()
-            xid, seq = (int(row[0]), row[1]) if row else (0, 0)
+            if self._position is None:
+                row = (await conn.execute(self._sql_position, {"n": self._source.name})).first()
+                self._position = (int(row[0]), row[1]) if row else (0, 0)
+            xid, seq = self._position
             rows = (await conn.execute(text(self._source.select),
                                        {"xid": xid, "seq": seq, "limit": self._batch_size}
                                        )).all()
@@ -95,9 +101,11 @@ class LogRelay:
                 await conn.rollback()
                 return 0
             await self._publisher.publish([self._source.to_record(r) for r in rows])
-            await conn.execute(self._sql_save, {"n": self._source.name,
-                                                "x": int(rows[-1].xid), "s": rows[-1].seq})
+            last = (int(rows[-1].xid), rows[-1].seq)
+            await conn.execute(self._sql_save, {"n": self._source.name, "x": last[0],
+                                                "s": last[1]})
             await conn.commit()
+        self._position = last
         self.published += len(rows)
         OUTBOX_PUBLISHED.labels(self._service).inc(len(rows))
         if len(rows) < self._batch_size:
