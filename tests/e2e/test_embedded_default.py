@@ -83,14 +83,14 @@ def test_make_run_serves_the_demo_consortium_with_its_own_secret(embedded):
         assert httpx.get(f"{base}/{service}/docs").status_code == 200
 
     # Demo learners hold results at several members, one corrected and one revoked (R-LG-3).
-    statuses = {}
+    statuses: set[str] = set()
     for learner in ("L-0000001", "L-0000002"):
         me = {"Authorization": f"Bearer {mint_token(SECRET, learner, 'learner')}"}
         statement = httpx.get(f"{base}/ledger/v1/learners/{learner}/statement", headers=me)
         assert statement.status_code == 200, statement.text
         members = {a["member"] for a in statement.json()["achievements"]}
         assert len(members) >= 2
-        statuses |= {a["status"] for a in statement.json()["achievements"]}
+        statuses.update(a["status"] for a in statement.json()["achievements"])
         verify = httpx.get(f"{base}/ledger/v1/learners/{learner}/verify", headers=me)
         assert verify.json()["ok"] is True
     assert {"current", "corrected", "revoked"} <= statuses
