@@ -2,6 +2,8 @@
 
   cairn run                     all four services in one process (make run)
   cairn token ROLE SUBJECT      mint a bearer token (HS256, CAIRN_AUTH_SECRET)
+  cairn push-results FILE --institution IID [--url URL]
+                                push a results file to the ledger in batches (resumable)
 """
 
 from __future__ import annotations
@@ -64,6 +66,38 @@ def _token(args: argparse.Namespace) -> None:
     print(mint_token(_secret(), args.subject, args.role, ttl_seconds=args.ttl))
 
 
+def _push(args: argparse.Namespace) -> None:
+    import asyncio
+    from pathlib import Path
+
+    import httpx
+
+    from cairn.push.files import read_rows
+    from cairn.push.pusher import PushAborted, push_file
+    from cairn.push.report import progress_bar, summary_text
+
+    path = Path(args.file)
+    token = args.token or os.environ.get("CAIRN_TOKEN") or mint_token(
+        _secret(), args.institution, "institution", ttl_seconds=6 * 3600)
+    readable = sum(1 for row in read_rows(path) if row.result is not None)
+    total = max(1, -(-readable // args.batch_size))
+
+    async def push() -> None:
+        async with httpx.AsyncClient(base_url=args.url, timeout=120.0, headers={
+                "Authorization": f"Bearer {token}"}) as client:
+            progress = await push_file(path, client, batch_size=args.batch_size,
+                                       restart=args.restart,
+                                       on_batch=lambda p, n: progress_bar(p, n))
+            print(summary_text(progress, total))
+
+    try:
+        asyncio.run(push())
+    except PushAborted as error:
+        raise SystemExit(f"\n{error}") from error
+    except KeyboardInterrupt:
+        raise SystemExit("\ninterrupted: run the same command again to resume") from None
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="cairn", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -77,6 +111,17 @@ def main(argv: list[str] | None = None) -> None:
     token.add_argument("subject", help="institution id, learner id, or admin name")
     token.add_argument("--ttl", type=int, default=24 * 3600, help="seconds")
     token.set_defaults(func=_token)
+    push = commands.add_parser("push-results", help="push a results file to the ledger "
+                               "(CSV, JSON or JSON lines), resumable")
+    push.add_argument("file")
+    push.add_argument("--institution", required=True, help="the member recording the results")
+    push.add_argument("--url", default="http://127.0.0.1:8000", help="Cairn's base URL")
+    push.add_argument("--token", help="bearer token (default: $CAIRN_TOKEN, or minted "
+                      "with CAIRN_AUTH_SECRET for local use)")
+    push.add_argument("--batch-size", type=int, default=1000, choices=range(1, 10_001),
+                      metavar="N", help="results per request (1-10000, default 1000)")
+    push.add_argument("--restart", action="store_true", help="ignore saved progress")
+    push.set_defaults(func=_push)
     args = parser.parse_args(argv)
     args.func(args)
 

@@ -1,0 +1,1 @@
+"""`cairn push-results`: a registry pushes a results file to the ledger in batches."""

@@ -1,0 +1,115 @@
+"""Reading a results file: CSV, JSON (an array, or {"results": [...]}) or JSON lines.
+The CSV columns are documented in the README ("Pushing a results file")."""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import json
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+CSV_COLUMNS = ("result_id", "learner_id", "institution_id", "course_code", "title",
+               "credit_value", "credit_scheme", "level_framework", "level_value", "subjects",
+               "grade_scale", "grade_value", "assessed_on")
+OPTIONAL_CSV_COLUMNS = ("course_institution_id", "origin", "notional_hours")
+
+
+@dataclass(frozen=True)
+class Row:
+    line: int  # where it is in the file, for the summary
+    result: dict[str, Any] | None  # None when the row could not be read
+    problem: str | None = None
+
+
+def fingerprint(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def read_rows(path: Path) -> Iterator[Row]:
+    suffix = path.suffix.lower()
+    if suffix == ".csv":
+        yield from _csv_rows(path)
+    elif suffix in (".jsonl", ".ndjson"):
+        with path.open(encoding="utf-8") as fh:
+            for n, line in enumerate(fh, start=1):
+                if line.strip():
+                    yield _json_row(n, line)
+    elif suffix == ".json":
+        data = json.loads(path.read_text(encoding="utf-8"))
+        items = data.get("results") if isinstance(data, dict) else data
+        if not isinstance(items, list):
+            raise ValueError('a JSON results file is an array or {"results": [...]}')
+        for n, item in enumerate(items, start=1):
+            yield Row(n, item) if isinstance(item, dict) else Row(n, None, "not an object")
+    else:
+        raise ValueError(f"unknown results file type {suffix!r}: use .csv, .json or .jsonl")
+
+
+def _json_row(n: int, line: str) -> Row:
+    try:
+        item = json.loads(line)
+    except json.JSONDecodeError as error:
+        return Row(n, None, f"malformed JSON: {error.msg}")
+    return Row(n, item) if isinstance(item, dict) else Row(n, None, "not an object")
+
+
+def _csv_rows(path: Path) -> Iterator[Row]:
+    with path.open(encoding="utf-8-sig", newline="") as fh:
+        reader = csv.DictReader(fh)
+        missing = [c for c in CSV_COLUMNS if c not in (reader.fieldnames or ())]
+        if missing:
+            raise ValueError(f"the CSV header lacks: {', '.join(missing)}")
+        for record in reader:
+            line = reader.line_num
+            try:
+                yield Row(line, _from_csv(record))
+            except ValueError as error:
+                yield Row(line, None, str(error))
+
+
+def _from_csv(r: dict[str, str]) -> dict[str, Any]:
+    institution = r["institution_id"].strip()
+    result: dict[str, Any] = {
+        "result_id": r["result_id"].strip(), "learner_id": r["learner_id"].strip(),
+        "institution_id": institution,
+        "course": {"institution_id": (r.get("course_institution_id") or institution).strip(),
+                   "code": r["course_code"].strip()},
+        "title": r["title"].strip(),
+        "credit": {"value": r["credit_value"].strip(), "scheme": r["credit_scheme"].strip()},
+        "level": {"framework": r["level_framework"].strip(),
+                  "value": _int(r["level_value"], "level_value")},
+        "subjects": _subjects(r["subjects"]),
+        "grade": {"scale": r["grade_scale"].strip(), "value": r["grade_value"].strip()},
+        "assessed_on": r["assessed_on"].strip(),
+        "origin": (r.get("origin") or "member").strip(),
+    }
+    if not r["course_code"].strip():
+        del result["course"]  # RPL general credit (R-LG-5)
+    if (r.get("notional_hours") or "").strip():
+        result["notional_hours"] = _int(r["notional_hours"], "notional_hours")
+    return result
+
+
+def _int(text: str, column: str) -> int:
+    try:
+        return int(text.strip())
+    except ValueError as error:
+        raise ValueError(f"{column}: {text!r} is not a whole number") from error
+
+
+def _subjects(text: str) -> list[dict[str, Any]]:
+    """"100366:60;100367:40" (HECoS code : percent, separated by ';')."""
+    shares = []
+    for part in filter(None, (p.strip() for p in text.split(";"))):
+        code, _, percent = part.partition(":")
+        if not percent:
+            raise ValueError(f"subjects: {part!r} is not HECOS:PERCENT")
+        shares.append({"hecos": code.strip(), "percent": percent.strip()})
+    return shares

@@ -1,0 +1,32 @@
+"""What `cairn push-results` prints: a progress bar on stderr and a closing summary."""
+
+from __future__ import annotations
+
+import sys
+
+from cairn.push.pusher import Progress
+
+
+def progress_bar(progress: Progress, total_batches: int) -> None:
+    s, width = progress.summary, 30
+    done = int(width * progress.batches_done / max(total_batches, 1))
+    sys.stderr.write(f"\r[{'#' * done}{'.' * (width - done)}] batch {progress.batches_done}/"
+                     f"{total_batches}  created {s.created}  duplicate {s.duplicate}  "
+                     f"conflict {s.conflict}  rejected {s.rejected}")
+    sys.stderr.flush()
+
+
+def summary_text(progress: Progress, total_batches: int) -> str:
+    s = progress.summary
+    complete = progress.batches_done >= total_batches
+    lines = ["", f"{'Done' if complete else 'Interrupted: run again to resume'} "
+                 f"({progress.batches_done} of {total_batches} batches, {s.rows} rows)",
+             f"  accepted   {s.created}", f"  duplicate  {s.duplicate}  (already recorded)",
+             f"  conflict   {s.conflict}  (a different result under the same id: send a "
+             "correction)", f"  rejected   {s.rejected}"]
+    if s.reasons:
+        lines.append("  reasons:")
+        lines += [f"    {n:>6}  {why}" for why, n in s.reasons.most_common(15)]
+        lines.append("  first examples (line, result id, why):")
+        lines += [f"    {line:>6}  {rid}  {why}" for line, rid, why in s.examples[:10]]
+    return "\n".join(lines)
