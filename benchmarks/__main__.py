@@ -56,7 +56,7 @@ def _print_table(rows: list[tuple[Benchmark, Result | None, str | None, float]],
                  load_before: str, servers: Servers) -> None:
     header = ("benchmark", "result", "unit", "target", "status", "wall")
     lines = []
-    for bench, result, error, wall in rows:
+    for bench, result, _error, wall in rows:
         if result is None:
             lines.append((bench.name, "error", "", "", "ERROR", f"{wall:.0f}s"))
             continue

@@ -40,11 +40,9 @@ class Context:
 
     def cpu_meter(self) -> CpuMeter:
         """CPU seconds of this process and of the servers started here."""
-        return CpuMeter({
-            "relay process (python)": os.getpid(),
-            "kafka broker (jvm)": self.servers.kafka_pid,
-            "postgresql": self.servers.postgres_pid,
-        })
+        return CpuMeter({"relay process (python)": os.getpid(),
+                         "kafka broker (jvm)": self.servers.kafka_pid},
+                        trees={"postgresql": self.servers.postgres_pid})
 
     def progress(self, message: str) -> None:
         if not self.quiet:

@@ -58,8 +58,9 @@ def _children() -> dict[int, list[int]]:
     return kids
 
 
-def _tree_ticks(root: int, kids: dict[int, list[int]]) -> int:
-    """utime + stime of `root` and its live descendants, in jiffies."""
+def _tree_ticks(root: int, kids: dict[int, list[int]] | None) -> int:
+    """utime + stime of `root` (all its threads) and, unless `kids` is None, of its live
+    descendants, in jiffies."""
     total, todo = 0, [root]
     while todo:
         pid = todo.pop()
@@ -69,7 +70,8 @@ def _tree_ticks(root: int, kids: dict[int, list[int]]) -> int:
             total += int(fields[11]) + int(fields[12])
         except (OSError, ValueError, IndexError):
             pass
-        todo += kids.get(pid, [])
+        if kids is not None:
+            todo += kids.get(pid, [])
     return total
 
 
@@ -81,16 +83,21 @@ class CpuSnapshot:
 
 
 class CpuMeter:
-    """CPU seconds over a window for named process trees (e.g. "relay (this process)",
-    "kafka broker", "postgresql") and for the whole machine."""
+    """CPU seconds over a window for named processes and for the whole machine.
+    `trees` count a process with its descendants (PostgreSQL: the postmaster and its
+    backends), `processes` only the process itself (this one: the servers it started
+    are its children)."""
 
-    def __init__(self, processes: dict[str, int | None]) -> None:
+    def __init__(self, processes: dict[str, int | None],
+                 trees: dict[str, int | None] | None = None) -> None:
         self._processes = {name: pid for name, pid in processes.items() if pid}
+        self._trees = {name: pid for name, pid in (trees or {}).items() if pid}
 
     def snapshot(self) -> CpuSnapshot:
-        kids = _children() if self._processes else {}
-        trees = {name: _tree_ticks(pid, kids) for name, pid in self._processes.items()}
-        return CpuSnapshot(time.perf_counter(), _system_ticks(), trees)
+        kids = _children() if self._trees else {}
+        ticks = {name: _tree_ticks(pid, None) for name, pid in self._processes.items()}
+        ticks.update({name: _tree_ticks(pid, kids) for name, pid in self._trees.items()})
+        return CpuSnapshot(time.perf_counter(), _system_ticks(), ticks)
 
     @staticmethod
     def report(start: CpuSnapshot, end: CpuSnapshot) -> list[tuple[str, str]]:
@@ -104,7 +111,57 @@ class CpuMeter:
             busy = (end.system[0] - start.system[0]) / _TICK
             total = (end.system[1] - start.system[1]) / _TICK
             share = busy / total if total else 0.0
+            ours = sum(ticks - start.trees.get(name, 0)
+                       for name, ticks in end.trees.items()) / _TICK
             lines.append(("CPU whole machine",
                           f"{busy:.2f} s busy of {total:.2f} s ({share:.0%} of "
                           f"{cpu_count()} CPUs over {wall:.2f} s)"))
+            if end.trees:
+                lines.append(("CPU everything else", f"{max(busy - ours, 0.0):.2f} s "
+                              "(other processes on this machine, kernel threads)"))
         return lines
+
+
+def command_name(pid: int) -> str:
+    try:
+        with open(f"/proc/{pid}/comm", encoding="utf-8", errors="replace") as fh:
+            return fh.read().strip()
+    except OSError:
+        return ""
+
+
+def parent_pid(pid: int) -> int | None:
+    try:
+        with open(f"/proc/{pid}/stat", encoding="ascii", errors="replace") as fh:
+            return int(fh.read().rsplit(")", 1)[1].split()[1])
+    except (OSError, ValueError, IndexError):
+        return None
+
+
+def listening_pid(port: int) -> int | None:
+    """The local process listening on TCP `port` (to account for a server this process
+    did not start), or None if it is not on this machine or not visible."""
+    inodes = set()
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        try:
+            with open(table, encoding="ascii") as fh:
+                next(fh)
+                for line in fh:
+                    parts = line.split()
+                    if parts[3] == "0A" and int(parts[1].rsplit(":", 1)[1], 16) == port:
+                        inodes.add(parts[9])
+        except (OSError, ValueError, IndexError, StopIteration):
+            continue
+    if not inodes:
+        return None
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            for fd in os.listdir(f"/proc/{entry}/fd"):
+                link = os.readlink(f"/proc/{entry}/fd/{fd}")
+                if link.startswith("socket:[") and link[8:-1] in inodes:
+                    return int(entry)
+        except OSError:
+            continue
+    return None

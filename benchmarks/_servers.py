@@ -42,6 +42,17 @@ class Servers:
             self._start_postgres()
         if "kafka" in needs and self.kafka_bootstrap is None:
             self._start_kafka()
+        if self.kafka_bootstrap and self.kafka_pid is None:
+            self.kafka_pid = _local_listener(self.kafka_bootstrap)
+
+    async def find_postgres_pid(self, backend_pid: int) -> None:
+        """For a server given by DATABASE_URL: its postmaster, if it runs on this machine
+        (the parent of our backend), so that its CPU time can be reported."""
+        if self.postgres_pid is None:
+            from benchmarks._machine import command_name, parent_pid
+
+            if "postgres" in command_name(backend_pid):  # the same pid on another host?
+                self.postgres_pid = parent_pid(backend_pid)
 
     def _start_postgres(self) -> None:
         env = os.environ.get("DATABASE_URL")
@@ -93,3 +104,13 @@ class Servers:
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
+
+
+def _local_listener(bootstrap: str) -> int | None:
+    from benchmarks._machine import listening_pid
+
+    first = bootstrap.split(",")[0].strip()
+    host, _, port = first.rpartition(":")
+    if host not in ("127.0.0.1", "localhost", "::1", "[::1]") or not port.isdigit():
+        return None
+    return listening_pid(int(port))

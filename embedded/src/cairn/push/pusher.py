@@ -100,8 +100,7 @@ async def push_file(path: Path, client: httpx.AsyncClient, *, batch_size: int = 
                 progress.summary.note("rejected", row.line, "?", row.problem)
     readable = [row for row in rows if row.result is not None]
     batches = [readable[i:i + batch_size] for i in range(0, len(readable), batch_size)]
-    sent_now = 0
-    for number in range(progress.batches_done, len(batches)):
+    for sent_now, number in enumerate(range(progress.batches_done, len(batches))):
         if stop_after is not None and sent_now >= stop_after:
             break
         answer = await _send(client, batches[number])
@@ -110,7 +109,6 @@ async def push_file(path: Path, client: httpx.AsyncClient, *, batch_size: int = 
                                   str(row.result.get("result_id", "?")), _why(item))
         progress.batches_done = number + 1
         progress.save(state_file)
-        sent_now += 1
         if on_batch is not None:
             on_batch(progress, len(batches))
     return progress
