@@ -63,9 +63,14 @@ class OutboxRelay:
                 if not await self._lead(lock_conn, stop):
                     return
                 log.info("relay.leading", service=self._service)
-                if self._replay_all:
-                    await self._replay_everything(lock_conn)
-                await self._publish_until(stop, lock_conn)
+                try:
+                    if self._replay_all:
+                        await self._replay_everything(lock_conn)
+                    await self._publish_until(stop, lock_conn)
+                finally:
+                    # The connection returns to the pool with its session: hand the lead on.
+                    await lock_conn.execute(text("SELECT pg_advisory_unlock(:k)"),
+                                            {"k": self._lock_key})
         finally:
             await self._publisher.stop()
 
