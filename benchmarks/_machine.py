@@ -100,6 +100,17 @@ class CpuMeter:
         return CpuSnapshot(time.perf_counter(), _system_ticks(), ticks)
 
     @staticmethod
+    def seconds(start: CpuSnapshot, end: CpuSnapshot) -> dict[str, float]:
+        """CPU seconds per named process, plus "machine" (all CPUs busy) and "other"."""
+        used = {name: (ticks - start.trees.get(name, 0)) / _TICK
+                for name, ticks in end.trees.items()}
+        if start.system and end.system:
+            busy = (end.system[0] - start.system[0]) / _TICK
+            used["other"] = max(busy - sum(used.values()), 0.0)
+            used["machine"] = busy
+        return used
+
+    @staticmethod
     def report(start: CpuSnapshot, end: CpuSnapshot) -> list[tuple[str, str]]:
         """Lines like ("CPU: kafka broker", "1.23 s = 0.61 cores")."""
         wall = max(end.wall - start.wall, 1e-9)

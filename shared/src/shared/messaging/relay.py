@@ -166,7 +166,13 @@ class OutboxRelay:
                  reader.fetch(self._sql_after, last, self._batch_size)]
         if marking is not None:  # shielded: a cancelled prefetch must not cancel a mark
             steps.append(asyncio.shield(marking))
-        _, nxt, *_ = await asyncio.gather(*steps)
+        # All steps end before an error propagates: no statement may still be running on
+        # `reader` when the caller hands its connection back.
+        done = await asyncio.gather(*steps, return_exceptions=True)
+        for outcome in done:
+            if isinstance(outcome, BaseException):
+                raise outcome
+        nxt = done[1]
         # Counted once the batch before is marked, and after the fetch: a late row this
         # count misses committed after the fetch, so a later row of its key (written
         # after it) is not in `nxt` either.
