@@ -301,3 +301,24 @@ async def test_the_database_refuses_updates_and_verify_names_a_tampered_link(api
     check = (await client.get(f"/v1/learners/{lid}/verify", headers=auth("learner", lid))).json()
     assert (check["ok"], check["first_bad_seq"], check["reason"], check["checked"]) == (
         False, 2, "hash_mismatch", 1)
+
+
+# --- read your writes (DESIGN §7) -------------------------------------------------------------
+
+async def test_min_ledger_seq_waits_then_answers_503_with_retry_after(api, inst):
+    _, client = api
+    iid, me = inst
+    lid = unique("L")
+    written = await client.post("/v1/results", json=result(iid, lid, "r1"), headers=me)
+    seq = written.json()["ledger_seq"]
+    mine = auth("learner", lid)
+    caught_up = await client.get(f"/v1/learners/{lid}/statement",
+                                 params={"min_ledger_seq": seq}, headers=mine)
+    assert caught_up.status_code == 200 and caught_up.json()["ledger_seq"] == seq
+    ahead = await client.get(f"/v1/learners/{lid}/statement",
+                             params={"min_ledger_seq": seq + 5}, headers=mine)
+    assert ahead.status_code == 503 and ahead.headers["retry-after"] == "1"
+    assert ahead.json()["code"] == "not_caught_up" and ahead.json()["ledger_seq"] == seq
+    verify = await client.get(f"/v1/learners/{lid}/verify",
+                              params={"min_ledger_seq": seq}, headers=mine)
+    assert verify.status_code == 200 and verify.json()["ok"] is True

@@ -18,6 +18,7 @@ from ledger.entrypoints.http.schemas import (
 )
 from ledger.service_layer import learners, queries
 from shared.auth import Caller, require_learner_or_admin, require_role
+from shared.consistency import MinLedgerSeq, read_at_least
 from shared.errors import Problem
 
 router = APIRouter(prefix="/v1", tags=["learners"])
@@ -44,21 +45,25 @@ async def put_learner(lid: LID, body: LearnerIn, caller: Caller, request: Reques
 @router.get("/learners/{lid}/statement", summary="Consolidated statement",
             description="The learner and admins see everything; a member sees only what it "
                         "issued (totals over that only).")
-async def get_statement(lid: LID, caller: Caller, request: Request) -> Response:
-    if caller.role == "institution":
-        built = await queries.statement(_engine(request), lid, only_issued_by=caller.subject)
-    else:
+async def get_statement(lid: LID, caller: Caller, request: Request,
+                        min_ledger_seq: MinLedgerSeq = None) -> Response:
+    member = caller.subject if caller.role == "institution" else None
+    if member is None:
         require_learner_or_admin(caller, lid)
-        built = await queries.statement(_engine(request), lid)
+    built = await read_at_least(
+        lambda: queries.statement(_engine(request), lid, only_issued_by=member),
+        lambda s: s.ledger_seq, min_ledger_seq)
     return json_response(statement_json(built))
 
 
 @router.get("/learners/{lid}/verify", summary="Recompute the hash chain (R-LG-4)",
             description="200 either way: `ok` false names the first bad link in "
                         "`first_bad_seq` with a `reason`.")
-async def get_verify(lid: LID, caller: Caller, request: Request) -> Response:
+async def get_verify(lid: LID, caller: Caller, request: Request,
+                     min_ledger_seq: MinLedgerSeq = None) -> Response:
     require_learner_or_admin(caller, lid)
-    check = await queries.verify_chain(_engine(request), lid)
+    check = await read_at_least(lambda: queries.verify_chain(_engine(request), lid),
+                                lambda c: c.ledger_seq, min_ledger_seq)
     return json_response(verification_json(lid, check.ledger_seq, check.verification))
 
 
