@@ -30,7 +30,8 @@ def _parse(argv: list[str], known: dict[str, Benchmark]) -> argparse.Namespace:
                         help=f"benchmarks to run (default: all): {', '.join(known)}")
     parser.add_argument("--list", action="store_true", help="list the benchmarks and exit")
     parser.add_argument("-o", "--option", action="append", default=[], metavar="KEY=VALUE",
-                        help="a benchmark knob, e.g. -o events=20000 (see each module)")
+                        help="a benchmark knob, e.g. -o events=20000 or, for one benchmark "
+                             "only, -o relay_throughput.events=20000 (see each module)")
     parser.add_argument("--strict", action="store_true",
                         help="exit 1 when a target is missed, not only on errors")
     parser.add_argument("-q", "--quiet", action="store_true", help="no progress lines")

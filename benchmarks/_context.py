@@ -32,10 +32,10 @@ class Context:
         return self.servers.kafka_bootstrap
 
     def param(self, key: str, default: int) -> int:
-        """An integer knob: `-o key=value` on the command line, else
-        `CAIRN_BENCH_<NAME>_<KEY>` in the environment, else `default`."""
+        """An integer knob: `-o NAME.key=value` or `-o key=value` on the command line,
+        else `CAIRN_BENCH_<NAME>_<KEY>` in the environment, else `default`."""
         env = f"CAIRN_BENCH_{self.name}_{key}".upper()
-        raw = self.params.get(key, os.environ.get(env))
+        raw = self.params.get(f"{self.name}.{key}", self.params.get(key, os.environ.get(env)))
         return default if raw in (None, "") else int(str(raw).replace("_", ""))
 
     def cpu_meter(self) -> CpuMeter:

@@ -170,6 +170,14 @@ async def _partitions(consumer: AIOKafkaConsumer, topic: str) -> set[int]:
     return consumer.partitions_for_topic(topic) or set()
 
 
+def _is_cloudevent(value: bytes) -> bool:
+    try:
+        decode_event(value)
+    except ValueError:
+        return False
+    return True
+
+
 def _verify(records: list, n: int, per_key: dict[str, int]) -> list[tuple[str, bool]]:
     ids: set[str] = set()
     partition_of: dict[bytes, int] = {}
@@ -187,7 +195,10 @@ def _verify(records: list, n: int, per_key: dict[str, int]) -> list[tuple[str, b
         if not dict(r.headers or ()).get("content-type", b"").startswith(
                 b"application/cloudevents+json"):
             bad_header += 1
-    decode_event(records[0].value) if records else None  # the envelope is a valid CloudEvent
+    out_of_order += sum(1 for key, count in per_key.items()  # the last ones arrived too
+                        if last_seq.get(key.encode(), -1) != count - 1)
+    sample = records[::997]
+    undecodable = sum(1 for r in sample if not _is_cloudevent(r.value))
     return [
         (f"{len(ids):,} distinct event ids read back from the topic (expected {n:,})",
          len(ids) == n),
@@ -199,6 +210,8 @@ def _verify(records: list, n: int, per_key: dict[str, int]) -> list[tuple[str, b
          out_of_order == 0),
         (f"CloudEvents content-type header on every record ({bad_header} without)",
          bad_header == 0),
+        (f"sampled values decode as CloudEvents ({undecodable} of {len(sample)} do not)",
+         undecodable == 0),
     ]
 
 

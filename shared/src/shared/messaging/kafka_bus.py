@@ -94,7 +94,8 @@ class KafkaPublisher:
             partition = cache.get((count, record.key))
             if partition is None:
                 partition = self._partition(record.key, partitions)
-                cache[(count, record.key)] = partition
+                if record.key is not None:  # no key: the partitioner picks one each time
+                    cache[(count, record.key)] = partition
             group = by_partition.get((topic, partition))
             if group is None:
                 by_partition[(topic, partition)] = [record]
@@ -115,7 +116,7 @@ class KafkaPublisher:
             raise
         await asyncio.gather(*(ack for futures in acks for ack in futures))
 
-    def _partition(self, key: bytes, partitions: list[int]) -> int:
+    def _partition(self, key: bytes | None, partitions: list[int]) -> int:
         return self._producer._partitioner(key, partitions, partitions)
 
     async def _send_partition(self, topic: str, partition: int,
@@ -130,13 +131,17 @@ class KafkaPublisher:
                 headers = header_lists[record.headers] = list(record.headers)
             if batch.append(key=record.key, value=record.value, timestamp=None,
                             headers=headers) is None:  # full (never on the first record)
-                futures.append(await producer.send_batch(batch, topic, partition=partition))
+                futures.append(await self._send(batch, topic, partition))
                 batch = producer.create_batch()
                 batch.append(key=record.key, value=record.value, timestamp=None,
                              headers=headers)
         if batch.record_count():
-            futures.append(await producer.send_batch(batch, topic, partition=partition))
+            futures.append(await self._send(batch, topic, partition))
         return futures
+
+    async def _send(self, batch, topic: str, partition: int) -> asyncio.Future:
+        batch.close()  # complete: the sender takes it at once instead of lingering on it
+        return await self._producer.send_batch(batch, topic, partition=partition)
 
 
 class KafkaSubscription:

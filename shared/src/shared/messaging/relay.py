@@ -6,11 +6,14 @@ others wait to take over. A crash between publishing and marking rows sent publi
 them again on restart (allowed: consumers deduplicate through their inbox).
 
 Pipelined: while the bus acknowledges batch N, the relay marks batch N-1 sent and
-fetches batch N+1, so PostgreSQL and the broker work at the same time. Batch N+1 is
-published only after every record of batch N was acknowledged, and a batch is marked
-sent only after its acknowledgement, so the order of the outbox and at-least-once hold
-as without the pipeline. Rows are read and marked with plain asyncpg statements (one
-`id = ANY($1)` update per batch); the relay needs the asyncpg driver."""
+fetches batch N+1 (the rows after N's last id), so PostgreSQL and the broker work at
+the same time. Batch N+1 goes out only after every record of batch N was acknowledged,
+and a batch is marked sent only after its acknowledgement, so the order of the outbox
+and at-least-once hold as without the pipeline. A row committed late (an id at or below
+batch N's last that was not visible when N was read) is noticed by a count and goes out
+before anything after it, as an unpipelined relay would send it. Rows are read and
+marked with plain asyncpg statements (one `id = ANY($1)` UPDATE per batch, autocommit):
+the relay needs the asyncpg driver."""
 
 from __future__ import annotations
 
@@ -128,8 +131,7 @@ class OutboxRelay:
                     try:
                         await self._publisher.publish(_records(rows))
                     except BaseException:
-                        if ahead is not None:
-                            ahead.cancel()
+                        if ahead is not None:  # let its statements end, not cancelled midway
                             await asyncio.gather(ahead, return_exceptions=True)
                         raise
                     nxt = await ahead if ahead is not None else None
