@@ -25,6 +25,7 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from shared.messaging.bus import OutgoingRecord, Publisher
+from shared.messaging.leadership import leadership, sleep_unless
 from shared.metrics import OUTBOX_BACKLOG, OUTBOX_PUBLISHED
 
 log = structlog.get_logger(__name__)
@@ -63,16 +64,11 @@ class LogRelay:
     async def run(self, stop: asyncio.Event) -> None:
         await self._publisher.start()
         try:
-            async with self._engine.connect() as lock_conn:
-                await lock_conn.execution_options(isolation_level="AUTOCOMMIT")
-                if not await _lead(lock_conn, self._lock_key, stop):
+            async with leadership(self._engine, self._lock_key, stop) as lock_conn:
+                if lock_conn is None:
                     return
                 log.info("log_relay.leading", service=self._service, log=self._source.name)
-                try:
-                    await self._publish_until(stop)
-                finally:  # the connection goes back to the pool: hand the lead on
-                    await lock_conn.execute(text("SELECT pg_advisory_unlock(:k)"),
-                                            {"k": self._lock_key})
+                await self._publish_until(stop)
         finally:
             await self._publisher.stop()
 
@@ -82,10 +78,10 @@ class LogRelay:
                 sent = await self.publish_batch()
             except Exception:
                 log.exception("log_relay.batch_failed", service=self._service)
-                await _sleep_unless(stop, 1.0)
+                await sleep_unless(stop, 1.0)
                 continue
             if sent < self._batch_size:
-                await _sleep_unless(stop, self._idle)
+                await sleep_unless(stop, self._idle)
 
     async def publish_batch(self) -> int:
         """Publish the next rows after the watermark; return how many were sent."""
@@ -120,19 +116,3 @@ def after_watermark(table: str, columns: Sequence[str]) -> str:
             "AND xid < pg_snapshot_xmin(pg_current_snapshot()) "
             "ORDER BY xid, seq LIMIT :limit")
 
-
-async def _lead(lock_conn, key: int, stop: asyncio.Event) -> bool:
-    while not stop.is_set():
-        got = (await lock_conn.execute(text("SELECT pg_try_advisory_lock(:k)"),
-                                       {"k": key})).scalar()
-        if got:
-            return True
-        await _sleep_unless(stop, 1.0)
-    return False
-
-
-async def _sleep_unless(stop: asyncio.Event, seconds: float) -> None:
-    try:
-        await asyncio.wait_for(stop.wait(), seconds)
-    except TimeoutError:
-        pass

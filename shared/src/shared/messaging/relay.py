@@ -28,6 +28,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from shared.contracts.envelope import STRUCTURED_CONTENT_TYPE
 from shared.messaging.bus import OutgoingRecord, Publisher
+from shared.messaging.leadership import leadership, sleep_unless
 from shared.metrics import OUTBOX_BACKLOG, OUTBOX_PUBLISHED
 
 log = structlog.get_logger(__name__)
@@ -60,32 +61,15 @@ class OutboxRelay:
     async def run(self, stop: asyncio.Event) -> None:
         await self._publisher.start()
         try:
-            async with self._engine.connect() as lock_conn:
-                # Autocommit: the lock is held by the session, never by an open transaction.
-                await lock_conn.execution_options(isolation_level="AUTOCOMMIT")
-                if not await self._lead(lock_conn, stop):
+            async with leadership(self._engine, self._lock_key, stop) as lock_conn:
+                if lock_conn is None:
                     return
                 log.info("relay.leading", service=self._service)
-                try:
-                    if self._replay_all:
-                        await self._replay_everything(lock_conn)
-                    await self._publish_until(stop, lock_conn)
-                finally:
-                    # The connection returns to the pool with its session: hand the lead on.
-                    await lock_conn.execute(text("SELECT pg_advisory_unlock(:k)"),
-                                            {"k": self._lock_key})
+                if self._replay_all:
+                    await self._replay_everything(lock_conn)
+                await self._publish_until(stop, lock_conn)
         finally:
             await self._publisher.stop()
-
-    async def _lead(self, lock_conn: AsyncConnection, stop: asyncio.Event) -> bool:
-        """Wait to become the one publishing relay (session advisory lock)."""
-        while not stop.is_set():
-            got = (await lock_conn.execute(text("SELECT pg_try_advisory_lock(:k)"),
-                                           {"k": self._lock_key})).scalar()
-            if got:
-                return True
-            await _sleep_unless(stop, 1.0)
-        return False
 
     async def _publish_until(self, stop: asyncio.Event, lock_conn: AsyncConnection) -> None:
         idle_ticks = 0
@@ -95,13 +79,13 @@ class OutboxRelay:
                 full = await self._drain(stop, lock_conn)
             except Exception:
                 log.exception("relay.batch_failed", service=self._service)
-                await _sleep_unless(stop, 1.0)
+                await sleep_unless(stop, 1.0)
                 continue
             if not full:
                 idle_ticks += 1
                 if idle_ticks % 20 == 1:
                     await self._report_backlog()
-                await _sleep_unless(stop, self._idle)
+                await sleep_unless(stop, self._idle)
 
     async def publish_batch(self) -> int:
         """Publish the oldest unpublished rows (one batch, no pipeline); return how many
@@ -233,9 +217,3 @@ async def _asyncpg(conn: AsyncConnection) -> Any:
         raise TypeError(f"the outbox relay needs the asyncpg driver, not {type(driver)}")
     return driver
 
-
-async def _sleep_unless(stop: asyncio.Event, seconds: float) -> None:
-    try:
-        await asyncio.wait_for(stop.wait(), seconds)
-    except TimeoutError:
-        pass
