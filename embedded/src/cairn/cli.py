@@ -27,6 +27,7 @@ def _run(args: argparse.Namespace) -> None:
     from cairn.devservers.postgres import start_postgres
     from cairn.embedded import EmbeddedConfig, create_embedded_app
     from shared.logging import configure_logging
+    from shared.runtime import tune_gc
 
     settings = ServiceSettings()  # validates CAIRN_* (the demo secret only in local mode)
     configure_logging(settings.log_level, json=os.environ.get("CAIRN_LOG_JSON") == "true")
@@ -40,6 +41,7 @@ def _run(args: argparse.Namespace) -> None:
     app = create_embedded_app(EmbeddedConfig(
         database_url=database_url, port=port, seed_demo=not args.no_demo,
         on_ready=lambda: _print_banner(args.host, port, data_dir)))
+    tune_gc()
     uvicorn.run(app, host=args.host, port=port, log_config=None, access_log=False)
 
 

@@ -13,8 +13,11 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import importlib
+import os
 import signal
 from collections.abc import Callable
+from typing import Any
 
 import structlog
 import uvicorn
@@ -22,7 +25,14 @@ import uvicorn
 from shared.db import create_engine
 from shared.logging import configure_logging
 from shared.migrations import upgrade_to_head
-from shared.runtime import ServiceContext, ServiceDefinition, build_app, ensure_topics, make_bus
+from shared.runtime import (
+    ServiceContext,
+    ServiceDefinition,
+    build_app,
+    ensure_topics,
+    make_bus,
+    tune_gc,
+)
 from shared.settings import ServiceSettings
 
 log = structlog.get_logger(__name__)
@@ -38,20 +48,42 @@ def service_main(definition: ServiceDefinition, settings_factory: Callable[[], S
     args = parser.parse_args(argv)
     settings = settings_factory()
     configure_logging(settings.log_level, settings.log_json)
+    tune_gc()
 
     if args.command == "migrate":
         upgrade_to_head(definition.alembic_ini, settings.database_url)
         log.info("migrations.done", service=definition.name)
     elif args.command in ("api", "all"):
-        app = build_app(definition, settings, run_workers=args.command == "all")
         # Behind the gateway the prefix is stripped; root_path keeps /docs and the OpenAPI
         # servers pointing at the public URL.
-        uvicorn.run(app, host=settings.host, port=settings.port, root_path=settings.root_path,
-                    log_config=None, access_log=False, proxy_headers=True)
+        serve = {"host": settings.host, "port": settings.port, "root_path": settings.root_path,
+                 "log_config": None, "access_log": False, "proxy_headers": True}
+        if args.command == "api" and settings.web_workers > 1:
+            # Several processes on one port (uvicorn's supervisor): each imports the
+            # service's create_app() and reads the same settings from the environment.
+            os.environ[_WORKER_OF] = definition.name
+            uvicorn.run("shared.cli:worker_app", factory=True, workers=settings.web_workers,
+                        **serve)
+        else:
+            uvicorn.run(build_app(definition, settings, run_workers=args.command == "all"),
+                        **serve)
     elif args.command == "topics":
         asyncio.run(ensure_topics(make_bus(settings), settings))
     else:
         asyncio.run(_run_workers(definition, settings, args.command, args.projection))
+
+
+_WORKER_OF = "CAIRN__WEB_WORKER_OF"
+
+
+def worker_app() -> Any:
+    """The app of one of several API processes (CAIRN_WEB_WORKERS > 1): the service's
+    own create_app(), settings from the environment, logging as in the parent."""
+    bootstrap = importlib.import_module(f"{os.environ[_WORKER_OF]}.bootstrap")
+    app = bootstrap.create_app()
+    configure_logging(app.state.settings.log_level, app.state.settings.log_json)
+    tune_gc()
+    return app
 
 
 async def _run_workers(definition: ServiceDefinition, settings: ServiceSettings, command: str,

@@ -35,6 +35,9 @@ class ServiceSettings(BaseSettings):
     port: int = Field(8000, alias="CAIRN_PORT", ge=1, le=65535)
     root_path: str = Field("", alias="CAIRN_ROOT_PATH", pattern=r"^(/[a-z]+)?$",
                            description="the public prefix a gateway strips, e.g. /catalogue")
+    web_workers: int = Field(1, alias="CAIRN_WEB_WORKERS", ge=1, le=64,
+                             description="API processes sharing the port (one per core on a "
+                                         "host; on Kubernetes scale replicas instead)")
     log_level: str = Field("INFO", alias="CAIRN_LOG_LEVEL")
     log_json: bool = Field(True, alias="CAIRN_LOG_JSON")
     relay_batch_size: int = Field(5000, alias="CAIRN_RELAY_BATCH_SIZE", ge=1)

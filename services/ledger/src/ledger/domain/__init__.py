@@ -1,1 +1,1 @@
-"""Pure domain rules of the ledger service (stdlib, shared.domain and rfc8785 only)."""
+"""Pure domain rules of the ledger service (stdlib, shared.domain, rfc8785 and orjson only)."""

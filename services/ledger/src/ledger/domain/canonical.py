@@ -4,8 +4,24 @@ Everything the ledger hashes is first made "JSON-safe": str, int, bool, None,
 lists and dicts with str keys. Decimals become strings exactly as held
 (R-CR-3: "7.50" stays "7.50"), dates ISO 8601, datetimes ISO 8601 in UTC with
 a "Z". Floats are refused: they never enter credit (R-CR-3) and their JSON
-form is a trap for hashes. The canonical bytes come from the maintained
-`rfc8785` library, never from a hand-rolled serialiser.
+form is a trap for hashes. The canonical bytes come from maintained libraries,
+never from a hand-rolled serialiser:
+
+- `canonical_json`: the `rfc8785` library, the reference. `/verify` recomputes
+  every chain with it.
+- `canonical_json_fast`: orjson with sorted keys and 53-bit integers, for the
+  ingest path (~0.6 µs per event against ~38 µs). On the values this service
+  builds (str, int within ±(2**53 - 1), bool, None, lists, dicts with ASCII
+  keys; no floats) its bytes are RFC 8785's:
+  - both escape a string character by character and agree on every one of
+    the 1,112,064 Unicode scalar values (tests/unit/ledger/test_canonical.py
+    checks them all), so they agree on every string;
+  - sorted by code point, ASCII keys are in RFC 8785's UTF-16 order (the two
+    orders part only for keys beyond U+FFFF, which this service never makes);
+  - integers print the same digits in that range, and OPT_STRICT_INTEGER
+    refuses larger ones as rfc8785 does.
+  A hypothesis test compares the two on arbitrary entry events, and every
+  `/verify` re-checks the stored chain with the reference.
 """
 
 from __future__ import annotations
@@ -17,6 +33,7 @@ from decimal import Decimal
 from enum import Enum
 from typing import Any
 
+import orjson
 import rfc8785
 
 JsonValue = None | bool | int | str | list["JsonValue"] | dict[str, "JsonValue"]
@@ -55,6 +72,15 @@ def to_json_value(value: Any) -> JsonValue:
 def canonical_json(value: Any) -> bytes:
     """RFC 8785 (JCS) bytes of JSON-safe `value`: UTF-8, keys sorted, no whitespace."""
     return rfc8785.dumps(value)
+
+
+_FAST = orjson.OPT_SORT_KEYS | orjson.OPT_STRICT_INTEGER
+
+
+def canonical_json_fast(value: Any) -> bytes:
+    """`canonical_json(value)` for a value built by this service (module docstring:
+    ASCII keys, no floats): the same bytes, ~60 times faster."""
+    return orjson.dumps(value, option=_FAST)
 
 
 def sha256_tagged(data: bytes) -> str:

@@ -26,13 +26,16 @@ EVENT_TYPES = {
 }
 
 
-def entry_event(entry: LedgerEntry, *, learner_id: str, recorded_at: datetime) -> dict[str, Any]:
-    """The event mapping stored for `entry` (and hashed into the chain)."""
+def entry_event(entry: LedgerEntry, *, learner_id: str, recorded_at: datetime | str,
+                result_json: dict[str, Any] | None = None) -> dict[str, Any]:
+    """The event mapping stored for `entry` (and hashed into the chain). A caller that
+    has them at hand may pass `recorded_at` in its JSON form and, for a `Recorded`
+    entry, `result_json` = `submission_json(entry.submission)` (the ingest path)."""
     head: dict[str, Any] = {"ledger_seq": entry.ledger_seq, "learner_id": learner_id,
                             "recorded_at": to_json_value(recorded_at)}
     if isinstance(entry, Recorded):
         return {"kind": "recorded", **head, "achievement_id": entry.achievement_id,
-                "result": submission_json(entry.submission)}
+                "result": result_json or submission_json(entry.submission)}
     if isinstance(entry, Corrected):
         return {"kind": "corrected", **head, "achievement_id": entry.achievement_id,
                 "institution_id": entry.institution_id, "reason": entry.reason,

@@ -4,6 +4,8 @@ event's "result") without a validation framework, so the batch path stays cheap.
 Every problem is collected and reported at once as one RuleViolation
 `validation_failed` whose `errors` name each field, like the HTTP edge's own
 validation errors. Floats are refused wherever a Decimal is meant (R-CR-3).
+A JSON object is a `dict` here (what orjson and json give): an ABC check per
+field was a tenth of the parsing time.
 """
 
 from __future__ import annotations
@@ -14,14 +16,17 @@ from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from ledger.domain.results import CourseRef, EuElements, Grade, Origin, ResultSubmission
-from shared.domain.credit import Credit, InvalidCredit
+from shared.domain.credit import Credit, CreditScheme, InvalidCredit
 from shared.domain.errors import RuleViolation
-from shared.domain.levels import Level, LevelError
+from shared.domain.levels import Framework, Level, LevelError
 from shared.domain.subjects import SubjectShare
 
 _FIELDS = {"result_id", "learner_id", "institution_id", "course", "title", "credit", "level",
            "subjects", "grade", "assessed_on", "origin", "notional_hours", "eu"}
 _REQUIRED = _FIELDS - {"course", "origin", "notional_hours", "eu"}
+_SCHEMES = {s.value: s for s in CreditScheme}
+_FRAMEWORKS = {f.value: f for f in Framework}
+_ORIGINS = {o.value: o for o in Origin}
 
 
 class _Reader:
@@ -48,7 +53,7 @@ class _Reader:
 
     def obj(self, data: Mapping[str, Any], key: str) -> Mapping[str, Any]:
         value = data.get(key)
-        if not isinstance(value, Mapping):
+        if not isinstance(value, dict):
             self.fail(key, "object_required", f"{key} must be an object")
             return {}
         return value
@@ -81,7 +86,9 @@ class _Reader:
         if value is None:
             return None
         try:
-            return Credit(value, raw.get("scheme"))  # R-CR-3
+            scheme = raw.get("scheme")  # a known one as its enum: no Enum() call per row
+            return Credit(value, _SCHEMES.get(scheme, scheme) if isinstance(scheme, str)
+                          else scheme)  # R-CR-3
         except InvalidCredit as error:
             self.fail(f"credit.{error.field}", "invalid_credit", error.reason)
             return None
@@ -95,7 +102,9 @@ class _Reader:
             self.fail("level.value", "integer_required", "level.value must be an integer")
             return None
         try:
-            return Level(raw.get("framework"), value)  # R-LV-1
+            framework = raw.get("framework")
+            return Level(_FRAMEWORKS.get(framework, framework) if isinstance(framework, str)
+                         else framework, value)  # R-LV-1
         except LevelError as error:
             field = "level.framework" if "framework" in str(error) else "level.value"
             self.fail(field, "invalid_level", str(error))
@@ -108,7 +117,7 @@ class _Reader:
             return ()
         shares = []
         for i, item in enumerate(raw):
-            item = item if isinstance(item, Mapping) else {}
+            item = item if isinstance(item, dict) else {}
             hecos = self.text(item, "hecos", f"subjects[{i}].hecos")
             percent = self.decimal(item.get("percent"), f"subjects[{i}].percent")
             if hecos is not None and percent is not None:
@@ -118,7 +127,7 @@ class _Reader:
     def eu(self, raw: Any) -> EuElements:
         if raw is None:
             return EuElements()
-        if not isinstance(raw, Mapping) or set(raw) - set(EuElements.__dataclass_fields__):
+        if not isinstance(raw, dict) or set(raw) - set(EuElements.__dataclass_fields__):
             self.fail("eu", "invalid_eu_elements", "eu must be an object of R-CAT-5 elements: "
                       + ", ".join(EuElements.__dataclass_fields__))
             return EuElements()
@@ -143,7 +152,7 @@ class _Reader:
 def parse_submission(data: Any) -> ResultSubmission:
     """A ResultSubmission from its JSON form, or RuleViolation `validation_failed`
     listing every bad field. Rules across fields are `check_submission`'s."""
-    if not isinstance(data, Mapping):
+    if not isinstance(data, dict):
         raise RuleViolation("validation_failed", "A result is a JSON object",
                             errors=[{"field": "body", "reason": "object_required",
                                      "message": "a result is a JSON object"}])
@@ -160,9 +169,8 @@ def parse_submission(data: Any) -> ResultSubmission:
     grade_raw = r.obj(data, "grade")
     grade = Grade(r.text(grade_raw, "scale", "grade.scale") or "",
                   r.text(grade_raw, "value", "grade.value") or "")
-    try:
-        origin = Origin(data.get("origin", Origin.MEMBER))
-    except ValueError:
+    origin = _ORIGINS.get(data.get("origin", "member"))  # type: ignore[arg-type]
+    if origin is None:
         r.fail("origin", "invalid_origin", "origin is 'member' or 'rpl'")
         origin = Origin.MEMBER
     hours = data.get("notional_hours")

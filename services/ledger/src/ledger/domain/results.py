@@ -20,7 +20,7 @@ from decimal import Decimal
 from enum import StrEnum
 from typing import Any
 
-from ledger.domain.canonical import canonical_json, sha256_tagged, to_json_value
+from ledger.domain.canonical import canonical_json_fast, sha256_tagged, to_json_value
 from shared.domain.credit import Credit
 from shared.domain.errors import RuleViolation
 from shared.domain.levels import Level
@@ -62,7 +62,10 @@ class EuElements:
     eqf_level: int | None = None
 
     def is_empty(self) -> bool:
-        return self == EuElements()
+        return self == _NO_EU_ELEMENTS
+
+
+_NO_EU_ELEMENTS = EuElements()
 
 
 @dataclass(frozen=True)
@@ -157,11 +160,17 @@ def submission_fingerprint(sub: ResultSubmission) -> str:
     credit, percentages and workload compared as numbers ("15" = "15.0") and
     subjects in HECoS order; every other field, the grade included, compares
     exactly as given."""
-    body = submission_json(sub)
-    body["credit"]["value"] = _same_number(body["credit"]["value"])
-    for share in body["subjects"]:
-        share["percent"] = _same_number(share["percent"])
-    body["subjects"].sort(key=lambda share: share["hecos"])  # a list of shares, not a sequence
+    return fingerprint_of_json(submission_json(sub))
+
+
+def fingerprint_of_json(body: dict[str, Any]) -> str:
+    """`submission_fingerprint` of a submission whose `submission_json` is `body`
+    (left unchanged, so the caller may store it too)."""
+    credit = body["credit"]
+    same = {**body, "credit": {**credit, "value": _same_number(credit["value"])},
+            "subjects": sorted(({**share, "percent": _same_number(share["percent"])}
+                                for share in body["subjects"]),  # shares, not a sequence
+                               key=lambda share: share["hecos"])}
     if "workload_ects" in body.get("eu", {}):
-        body["eu"]["workload_ects"] = _same_number(body["eu"]["workload_ects"])
-    return sha256_tagged(canonical_json(body))
+        same["eu"] = {**body["eu"], "workload_ects": _same_number(body["eu"]["workload_ects"])}
+    return sha256_tagged(canonical_json_fast(same))

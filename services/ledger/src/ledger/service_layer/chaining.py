@@ -7,10 +7,9 @@ from __future__ import annotations
 import uuid
 from datetime import datetime
 
-import rfc8785
-
 from ledger.adapters.entries import NewEntry
 from ledger.domain.achievements import Corrected, LedgerEntry, Recorded, Revoked
+from ledger.domain.canonical import canonical_json_fast, to_json_value
 from ledger.domain.chain import FIRST_SEQ, GENESIS, event_hash_of_canonical
 from ledger.domain.entry_events import entry_event
 
@@ -21,6 +20,7 @@ class ChainWriter:
     def __init__(self, heads: dict[str, tuple[int, str]], recorded_at: datetime) -> None:
         self._heads = dict(heads)
         self.recorded_at = recorded_at
+        self._recorded_at_json = to_json_value(recorded_at)  # once, not per entry
         self.rows: list[NewEntry] = []
 
     def next_seq(self, learner_id: str) -> int:
@@ -28,12 +28,14 @@ class ChainWriter:
         return seq + 1
 
     def add(self, learner_id: str, entry: LedgerEntry, *, result_id: str | None = None,
-            fingerprint: str | None = None) -> NewEntry:
-        """`entry` must carry `next_seq(learner_id)` as its ledger_seq."""
+            fingerprint: str | None = None, result_json: dict | None = None) -> NewEntry:
+        """`entry` must carry `next_seq(learner_id)` as its ledger_seq; `result_json`, its
+        submission's JSON form when already built."""
         prev_seq, prev_hash = self._heads.get(learner_id, (FIRST_SEQ - 1, GENESIS))
         assert entry.ledger_seq == prev_seq + 1, "entries are numbered without gaps"
-        event = entry_event(entry, learner_id=learner_id, recorded_at=self.recorded_at)
-        canonical = rfc8785.dumps(event)  # hashed and stored as is: no second serialisation
+        event = entry_event(entry, learner_id=learner_id, recorded_at=self._recorded_at_json,
+                            result_json=result_json)
+        canonical = canonical_json_fast(event)  # hashed and stored as is, once
         digest = event_hash_of_canonical(prev_hash, canonical)
         institution = (entry.submission.institution_id if isinstance(entry, Recorded)
                        else entry.institution_id if isinstance(entry, (Corrected, Revoked))

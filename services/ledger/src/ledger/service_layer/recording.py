@@ -15,6 +15,7 @@ Decisions:
 
 from __future__ import annotations
 
+import asyncio
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -25,11 +26,16 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from ledger.adapters import entries as repo
-from ledger.adapters.entries import InsertMethod
+from ledger.adapters.entries import InsertMethod, NewEntry
 from ledger.domain.achievements import Recorded, achievement_id_for
 from ledger.domain.idempotency import Decision, decide_batch
 from ledger.domain.result_json import parse_submission
-from ledger.domain.results import ResultSubmission, check_submission, submission_fingerprint
+from ledger.domain.results import (
+    ResultSubmission,
+    check_submission,
+    fingerprint_of_json,
+    submission_json,
+)
 from ledger.service_layer.chaining import ChainWriter
 from shared.domain.errors import RuleViolation
 
@@ -63,6 +69,7 @@ class ItemOutcome:
 class _Prepared:
     index: int
     sub: ResultSubmission
+    body: dict[str, Any]  # submission_json(sub): fingerprinted, then stored in the event
     fingerprint: str
 
 
@@ -93,7 +100,8 @@ def _prepare(index: int, item: Any, today: date) -> _Prepared | ItemOutcome:
             if not _ID.match(getattr(sub, name)):
                 raise RuleViolation("invalid_identifier", f"{name} must match {_ID.pattern}",
                                     field=name)
-        return _Prepared(index, sub, submission_fingerprint(sub))
+        body = submission_json(sub)
+        return _Prepared(index, sub, body, fingerprint_of_json(body))
     except RuleViolation as error:
         return ItemOutcome(index, result_id, Outcome.REJECTED, errors=violation_errors(error))
 
@@ -105,6 +113,8 @@ async def record_results(engine: AsyncEngine, caller_institution: str, items: Se
     outcomes: list[ItemOutcome | None] = [None] * len(items)
     prepared: list[_Prepared] = []
     for index, item in enumerate(items):
+        if index % _YIELD_EVERY == _YIELD_EVERY - 1:
+            await asyncio.sleep(0)  # a big batch must not hold up the process's other requests
         ready = _prepare(index, item, today)
         if isinstance(ready, _Prepared):
             prepared.append(ready)
@@ -123,8 +133,50 @@ async def record_results(engine: AsyncEngine, caller_institution: str, items: Se
     return outcomes  # type: ignore[return-value]
 
 
+_YIELD_EVERY = 500
+
+
+@dataclass
+class _Plan:
+    """What one transaction appends, chained after `heads`, and what it answers."""
+
+    heads: dict[str, tuple[int, str]]
+    rows: list[NewEntry]
+    outcomes: list[ItemOutcome]
+
+
+def _plan(institution: str, prepared: list[_Prepared], decisions: list[Decision],
+          stored: Mapping[str, Any], heads: dict[str, tuple[int, str]],
+          recorded_at: datetime) -> _Plan:
+    writer = ChainWriter(heads, recorded_at)
+    first_time = {rid: (row.achievement_id, row.ledger_seq, row.learner_id)
+                  for rid, row in stored.items()}
+    out: list[ItemOutcome] = []
+    for p, decision in zip(prepared, decisions, strict=True):
+        sub, rid = p.sub, p.sub.result_id
+        if decision is Decision.NEW:
+            aid, seq = achievement_id_for(institution, rid), writer.next_seq(sub.learner_id)
+            writer.add(sub.learner_id, Recorded(seq, aid, sub), result_id=rid,
+                       fingerprint=p.fingerprint, result_json=p.body)
+            first_time[rid] = (aid, seq, sub.learner_id)
+            out.append(ItemOutcome(p.index, rid, Outcome.CREATED, aid, seq, sub.learner_id))
+        elif decision is Decision.SAME:  # R-LG-2: answer as the first time
+            aid, seq, lid = first_time[rid]
+            out.append(ItemOutcome(p.index, rid, Outcome.DUPLICATE, aid, seq, lid))
+        else:
+            out.append(ItemOutcome(p.index, rid, Outcome.CONFLICT, errors=[{
+                "field": "result_id", "reason": "result_id_conflict",
+                "message": f"{institution} already recorded a different result under "
+                           f"id {rid}; send a correction to change it"}]))
+    return _Plan(heads, writer.rows, out)
+
+
 async def _record(engine: AsyncEngine, institution: str, prepared: list[_Prepared],
                   method: InsertMethod) -> list[ItemOutcome]:
+    """One transaction. The chain is computed first on the heads read without locks,
+    then, under the learners' locks, the heads are read again: the plan stands if no
+    other writer moved them meanwhile (the usual case), else it is made again. So the
+    locks are held only for the heads' read and the append, not for the hashing."""
     async with engine.begin() as conn:
         stored = await repo.recorded_results(conn, institution,
                                              list({p.sub.result_id for p in prepared}))
@@ -133,29 +185,14 @@ async def _record(engine: AsyncEngine, institution: str, prepared: list[_Prepare
             [((institution, p.sub.result_id), p.fingerprint) for p in prepared])
         new_learners = sorted({p.sub.learner_id for p, d in zip(prepared, decisions, strict=True)
                                if d is Decision.NEW})
-        heads: dict[str, tuple[int, str]] = {}
+        recorded_at = datetime.now(UTC)
+        plan = _plan(institution, prepared, decisions, stored,
+                     await repo.chain_heads(conn, new_learners) if new_learners else {},
+                     recorded_at)
         if new_learners:
             await repo.lock_learners(conn, new_learners)  # before any write
             heads = await repo.chain_heads(conn, new_learners)
-        writer = ChainWriter(heads, datetime.now(UTC))
-        first_time = {rid: (row.achievement_id, row.ledger_seq, row.learner_id)
-                      for rid, row in stored.items()}
-        out: list[ItemOutcome] = []
-        for p, decision in zip(prepared, decisions, strict=True):
-            sub, rid = p.sub, p.sub.result_id
-            if decision is Decision.NEW:
-                aid, seq = achievement_id_for(institution, rid), writer.next_seq(sub.learner_id)
-                writer.add(sub.learner_id, Recorded(seq, aid, sub), result_id=rid,
-                           fingerprint=p.fingerprint)
-                first_time[rid] = (aid, seq, sub.learner_id)
-                out.append(ItemOutcome(p.index, rid, Outcome.CREATED, aid, seq, sub.learner_id))
-            elif decision is Decision.SAME:  # R-LG-2: answer as the first time
-                aid, seq, lid = first_time[rid]
-                out.append(ItemOutcome(p.index, rid, Outcome.DUPLICATE, aid, seq, lid))
-            else:
-                out.append(ItemOutcome(p.index, rid, Outcome.CONFLICT, errors=[{
-                    "field": "result_id", "reason": "result_id_conflict",
-                    "message": f"{institution} already recorded a different result under "
-                               f"id {rid}; send a correction to change it"}]))
-        await repo.append_entries(conn, writer.rows, method=method)
-    return out
+            if heads != plan.heads:  # another writer appended to one of these chains
+                plan = _plan(institution, prepared, decisions, stored, heads, recorded_at)
+        await repo.append_entries(conn, plan.rows, method=method)
+    return plan.outcomes
