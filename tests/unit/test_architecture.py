@@ -17,6 +17,9 @@ DOMAIN_MAY_IMPORT = {
     # R-LG-4 (issue 4): the ledger's hash chain needs RFC 8785 canonical JSON from a
     # maintained library, not a hand-rolled one; rfc8785 is pure Python, no I/O.
     "rfc8785",
+    # ...and its ingest path the same bytes from orjson (pure C, no I/O), proven equal on
+    # the ledger's values by tests/unit/ledger/test_canonical.py.
+    "orjson",
 }
 SHARED_PURE = ROOT / "shared" / "src" / "shared" / "domain"
 
