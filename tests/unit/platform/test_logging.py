@@ -3,13 +3,26 @@
 from __future__ import annotations
 
 import json
+import logging
 
 import httpx
+import pytest
 import structlog
 from fastapi import FastAPI
 
 from shared.http import EdgeMiddleware
 from shared.logging import configure_logging
+
+
+@pytest.fixture(autouse=True)
+def _restore_logging():
+    """configure_logging binds the (captured) stderr of this test: put back what was
+    configured before, so later tests do not log to a closed stream."""
+    config, root = structlog.get_config(), logging.getLogger()
+    handlers, level = root.handlers[:], root.level
+    yield
+    structlog.configure(**config)
+    root.handlers[:], root.level = handlers, level
 
 
 async def test_every_log_line_of_a_request_carries_its_request_id(capsys) -> None:

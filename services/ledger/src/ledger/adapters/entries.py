@@ -44,7 +44,7 @@ _COLUMNS = ("learner_id", "ledger_seq", "kind", "achievement_id", "institution_i
 _row = attrgetter(*(f.name for f in fields(NewEntry)))  # a NewEntry as a tuple, in _COLUMNS order
 _UNNEST_INSERT = f"""
     INSERT INTO ledger.entries ({", ".join(_COLUMNS)})
-    SELECT l, s, k, a, i, r, f, e, ev::jsonb, p, h, $12
+    SELECT l, s, k, a, i, r, f, e, ev, p, h, $12
     FROM unnest($1::text[], $2::int[], $3::text[], $4::text[], $5::text[], $6::text[],
                 $7::text[], $8::text[], $9::text[], $10::text[], $11::text[])
          AS t(l, s, k, a, i, r, f, e, ev, p, h)"""

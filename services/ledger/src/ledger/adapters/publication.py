@@ -29,5 +29,5 @@ def _record(row: Any) -> OutgoingRecord:
 ENTRIES = LogSource(
     name="entries", schema=SCHEMA,
     select=after_watermark(f"{SCHEMA}.entries",
-                           ["event_id", "learner_id", "kind", "recorded_at", "event::text AS event"]),
+                           ["event_id", "learner_id", "kind", "recorded_at", "event"]),
     to_record=_record)

@@ -3,6 +3,9 @@ are the runtime definitions of the same tables."""
 
 from __future__ import annotations
 
+from typing import Any
+
+import orjson
 from sqlalchemy import (
     BigInteger,
     Boolean,
@@ -15,14 +18,27 @@ from sqlalchemy import (
     Text,
     func,
 )
-from sqlalchemy.dialects.postgresql import JSONB
-from sqlalchemy.types import UserDefinedType
+from sqlalchemy.types import TypeDecorator, UserDefinedType
 
 from shared.catalogue_replica import CatalogueReplicaTables
 from shared.messaging.tables import messaging_tables
 
 SCHEMA = "ledger"
 metadata = MetaData(schema=SCHEMA)
+
+
+class CanonicalJsonText(TypeDecorator):
+    """An event stored as the exact JSON text that was hashed (R-LG-4); read back as
+    a dict. Written by COPY on the ingest path (adapters.entries), as text."""
+
+    impl = Text
+    cache_ok = True
+
+    def process_bind_param(self, value: Any, dialect: Any) -> str | None:
+        return value if value is None or isinstance(value, str) else orjson.dumps(value).decode()
+
+    def process_result_value(self, value: str | None, dialect: Any) -> Any:
+        return None if value is None else orjson.loads(value)
 
 
 class XID8(UserDefinedType):
@@ -56,8 +72,8 @@ entries = Table(
     Column("institution_id", Text),
     Column("result_id", Text),
     Column("fingerprint", Text),
-    Column("event_id", Text, nullable=False, unique=True),
-    Column("event", JSONB, nullable=False),
+    Column("event_id", Text, nullable=False),  # a random UUID (migration 0004)
+    Column("event", CanonicalJsonText, nullable=False),
     Column("prev_hash", Text, nullable=False),
     Column("hash", Text, nullable=False),
     Column("recorded_at", DateTime(timezone=True), nullable=False),
