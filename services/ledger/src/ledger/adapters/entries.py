@@ -20,7 +20,8 @@ from ledger.adapters.tables import catalogue_replica, entries, learners
 # never collides with the single-bigint keys other services take on a shared database).
 LOCK_SPACE = 0x4C454447  # "LEDG"
 BUCKETS = 1024
-InsertMethod = Literal["unnest", "copy"]
+InsertMethod = Literal["unnest", "copy", "auto"]
+COPY_FROM = 64  # "auto": COPY from this many rows, one INSERT below (no COPY set-up)
 
 
 @dataclass(frozen=True, slots=True)
@@ -106,13 +107,13 @@ def is_unique_violation(error: BaseException) -> bool:
 
 
 async def append_entries(conn: AsyncConnection, new: Sequence[NewEntry], *,
-                         method: InsertMethod = "copy") -> None:
+                         method: InsertMethod = "auto") -> None:
     """One statement for the whole batch: binary COPY (default; ~27k rows/s for 10,000 rows
     here) or a multi-row INSERT over unnest(arrays) (~21k rows/s)."""
     if not new:
         return
     raw = (await conn.get_raw_connection()).driver_connection
-    if method == "copy":
+    if method == "copy" or (method == "auto" and len(new) >= COPY_FROM):
         await raw.copy_records_to_table("entries", schema_name="ledger", columns=_COLUMNS,
                                         records=[_row(e) for e in new])
         return

@@ -107,7 +107,7 @@ def _prepare(index: int, item: Any, today: date) -> _Prepared | ItemOutcome:
 
 
 async def record_results(engine: AsyncEngine, caller_institution: str, items: Sequence[Any], *,
-                         today: date, method: InsertMethod = "copy") -> list[ItemOutcome]:
+                         today: date, method: InsertMethod = "auto") -> list[ItemOutcome]:
     """R-LG-2 for each item, in order; one outcome per item."""
     check_tenancy(caller_institution, items)
     outcomes: list[ItemOutcome | None] = [None] * len(items)
@@ -171,12 +171,16 @@ def _plan(institution: str, prepared: list[_Prepared], decisions: list[Decision]
     return _Plan(heads, writer.rows, out)
 
 
+_PLAN_BEFORE_LOCKING = 64  # new entries from which the chain is computed before locking
+
+
 async def _record(engine: AsyncEngine, institution: str, prepared: list[_Prepared],
                   method: InsertMethod) -> list[ItemOutcome]:
-    """One transaction. The chain is computed first on the heads read without locks,
-    then, under the learners' locks, the heads are read again: the plan stands if no
-    other writer moved them meanwhile (the usual case), else it is made again. So the
-    locks are held only for the heads' read and the append, not for the hashing."""
+    """One transaction. For a big batch the chain is computed first on the heads read
+    without locks, then, under the learners' locks, the heads are read again: the plan
+    stands if no other writer moved them meanwhile (the usual case), else it is made
+    again. So the locks are held for the heads' read and the append, not for the
+    hashing. A few results (a single POST) lock first and read the heads once."""
     async with engine.begin() as conn:
         stored = await repo.recorded_results(conn, institution,
                                              list({p.sub.result_id for p in prepared}))
@@ -186,9 +190,10 @@ async def _record(engine: AsyncEngine, institution: str, prepared: list[_Prepare
         new_learners = sorted({p.sub.learner_id for p, d in zip(prepared, decisions, strict=True)
                                if d is Decision.NEW})
         recorded_at = datetime.now(UTC)
+        early = len(prepared) >= _PLAN_BEFORE_LOCKING
         plan = _plan(institution, prepared, decisions, stored,
-                     await repo.chain_heads(conn, new_learners) if new_learners else {},
-                     recorded_at)
+                     await repo.chain_heads(conn, new_learners) if new_learners and early
+                     else {}, recorded_at)
         if new_learners:
             await repo.lock_learners(conn, new_learners)  # before any write
             heads = await repo.chain_heads(conn, new_learners)
