@@ -12,6 +12,7 @@ import sys
 import time
 import uuid
 from collections.abc import Iterator
+from pathlib import Path
 
 import httpx
 import pytest
@@ -107,10 +108,15 @@ def test_services_as_separate_processes_talk_through_kafka(processes: Processes)
     catalogue_port, ledger_port = free_port(), free_port()
     processes.start("catalogue", "api", CAIRN_PORT=str(catalogue_port))
     processes.start("catalogue", "relay")
-    processes.start("ledger", "api", CAIRN_PORT=str(ledger_port))
+    ledger_api = processes.start("ledger", "api", CAIRN_PORT=str(ledger_port),
+                                 CAIRN_WEB_WORKERS="2")
     consumer = processes.start("ledger", "consumer")
     wait_ready(catalogue_port, processes)
     wait_ready(ledger_port, processes)
+    children = Path(f"/proc/{ledger_api.pid}/task/{ledger_api.pid}/children").read_text().split()
+    workers = [pid for pid in children  # not multiprocessing's resource tracker
+               if b"spawn_main" in Path(f"/proc/{pid}/cmdline").read_bytes()]
+    assert len(workers) == 2, "CAIRN_WEB_WORKERS=2: two API processes on one port"
 
     base = f"http://127.0.0.1:{catalogue_port}"
     iid = f"proc-{uuid.uuid4().hex[:8]}"
