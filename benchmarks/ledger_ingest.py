@@ -34,6 +34,7 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 from benchmarks import Result, benchmark
 from benchmarks._context import Context
 from benchmarks._ledger_stack import LedgerStack, connect, ledger_stack, percentile
+from benchmarks.ledger_statement import drop_database
 
 TARGET, MINIMUM = 50_000, 20_000
 TOPIC = "ledger.events"
@@ -182,6 +183,7 @@ async def run(ctx: Context) -> Result:
         finally:
             await conn.close()
         events, ids, ordered = await read_topic(stack.kafka_bootstrap, tag)
+    await drop_database(ctx, stack.database_url)
 
     rate = total / (published - started)
     latencies.sort()

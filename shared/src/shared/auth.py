@@ -55,7 +55,7 @@ def decode_token(secret: str, token: str) -> Principal:
 _bearer = HTTPBearer(auto_error=False, description="JWT with claims sub, role, exp (HS256)")
 
 
-def current_principal(
+async def current_principal(  # async: FastAPI would run a plain def in a thread (~0.4 ms)
     request: Request,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
 ) -> Principal:

@@ -17,7 +17,11 @@ def create_engine(settings: ServiceSettings) -> AsyncEngine:
         settings.database_url,
         pool_size=settings.db_pool_size,
         max_overflow=settings.db_pool_size,
-        pool_pre_ping=True,
+        # No ping per checkout (a round trip on every request, ~0.2 ms of API CPU each):
+        # a connection found dead raises a disconnect error, SQLAlchemy then discards
+        # the whole pool, and the request answers 5xx once; recycling bounds idle age.
+        pool_pre_ping=False,
+        pool_recycle=1800,
         json_serializer=_json_dumps,
         json_deserializer=orjson.loads,
         connect_args={"server_settings": {"application_name": f"cairn-{settings.service_name}",

@@ -19,6 +19,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
+from functools import cache
 
 from ledger.domain.achievements import AchievementState, Status
 from ledger.domain.associate_cap import (
@@ -121,6 +122,7 @@ class Statement:
     ledger_seq: int  # the last entry the statement reflects (0: none)
 
 
+@cache  # a pure function of one of the few dozen levels there are: worked out once each
 def unambiguous_equivalents(level: Level) -> tuple[Level, ...]:
     """R-LV-2/3: the level in each other framework where the table gives exactly one."""
     found = (equivalents(level, fw) for fw in Framework if fw is not level.framework)
@@ -139,6 +141,7 @@ def statement_line(state: AchievementState, policy: StatementPolicy) -> Statemen
         state.status, state.used_by_award, state.corrections, state.status is not Status.REVOKED)
 
 
+@cache  # as above: levels x frameworks
 def _home_level_key(level: Level, home: Framework) -> str:
     try:
         return str(convert(level, home))
@@ -152,17 +155,26 @@ def build_statement(states: Iterable[AchievementState], registration: LearnerReg
     ordered = sorted(states, key=lambda s: (s.latest.assessed_on, s.recorded_seq))
     lines = tuple(statement_line(s, policy) for s in ordered)
     home = Framework(members.get(registration.home_member, policy.default_framework))
-    total = Totals()
-    by_level: dict[str, Totals] = {}
-    by_home_level: dict[str, Totals] = {}
-    by_member: dict[str, Totals] = {}
+    # Running sums as [uk, ects] pairs, made Totals once at the end: the same Decimal
+    # additions in the same order as Totals.plus, without a new object per addition.
+    total = [ZERO, ZERO]
+    by_level: dict[str, list[Decimal]] = {}
+    by_home_level: dict[str, list[Decimal]] = {}
+    by_member: dict[str, list[Decimal]] = {}
     for line in lines:
         if not line.counted:
             continue
-        total = total.plus(line.uk_credits, line.ects)
+        uk, ects = line.uk_credits, line.ects
+        total[0] += uk
+        total[1] += ects
         for table, key in ((by_level, str(line.level)), (by_member, line.member),
                            (by_home_level, _home_level_key(line.level, home))):
-            table[key] = table.get(key, Totals()).plus(line.uk_credits, line.ects)
+            sums = table.get(key)
+            if sums is None:
+                table[key] = [ZERO + uk, ZERO + ects]  # as Totals().plus(uk, ects)
+            else:
+                sums[0] += uk
+                sums[1] += ects
     flags: tuple[AssociateCapFlag, ...] = ()
     if registration.associate:  # R-MB-2
         capped = [(line.member, line.level, line.uk_credits) for line in lines if line.counted
@@ -170,7 +182,12 @@ def build_statement(states: Iterable[AchievementState], registration: LearnerReg
         flags = associate_cap_flags(capped, policy.associate_caps)
     last_seq = max((s.updated_seq for s in ordered), default=0)
     return Statement(registration.learner_id, registration.home_member, registration.associate,
-                     lines, total, by_level, by_home_level, by_member, flags, last_seq)
+                     lines, Totals(*total), _totals(by_level), _totals(by_home_level),
+                     _totals(by_member), flags, last_seq)
+
+
+def _totals(sums: dict[str, list[Decimal]]) -> dict[str, Totals]:
+    return {key: Totals(uk, ects) for key, (uk, ects) in sums.items()}
 
 
 def issued_by(states: Iterable[AchievementState], member: str) -> list[AchievementState]:

@@ -1,0 +1,251 @@
+"""Statement reads: `GET /v1/learners/{lid}/statement` for learners chosen at random, each
+with their own token, `concurrency` requests in flight, over a ledger holding
+`achievements` achievements of `learners` learners (1,000,000 over 100,000 by default),
+against the production API processes (`_ledger_stack`, CAIRN_WEB_WORKERS of them).
+
+The figure is requests/s: timed from the first request sent to the last answer read.
+The issue's second target, p99 latency, is reported under it with p50/p90/max. The
+client is `_load`'s closed-loop generator (raw asyncio streams, pre-encoded requests),
+whose own CPU is printed beside the servers'.
+
+1. Not timed, seeding through the ledger's own write path, so that the rows are real,
+   hash-chained entries: the members in the catalogue replica (inserted as their
+   `catalogue.events` would have; frameworks FHEQ, SCQF, FHEQ, EQF, ...), every learner
+   registered (`PUT /v1/learners/{lid}`, home member in turn, one in ten an associate,
+   R-MB-2), then the achievements in batches of `seed_batch` (`POST
+   /v1/results/batch`, `seed_concurrency` in flight, ledger_ingest's results: learner
+   n % learners gets result n, so each has achievements / learners of them, from
+   several members, credit 10-20 CATS at FHEQ 4-7). Then VACUUM ANALYZE, as autovacuum
+   would after a bulk load. The seeding times are printed.
+2. Not timed, warm-up: `warmup` reads of random learners.
+3. Timed: `requests` reads of random learners (seeded RNG, `seed`).
+4. Checks: every answer 200; for `sample` random learners (read again, not timed) the
+   statement lists exactly their achievements, all current, with the expected totals in
+   UK credits and ECTS and their home member.
+
+The relay does not run by default (`relay=1` runs it): a read does not touch Kafka, and
+seeding 1,000,000 events onto a shared broker only loads the machine meanwhile. The
+fresh database is dropped at the end unless `keep=1` (its name is printed).
+
+Knobs (`-o key=value` or CAIRN_BENCH_LEDGER_STATEMENT_<KEY>): achievements (1000000),
+learners (100000), members (4), requests (30000), concurrency (32), web_workers (2),
+warmup (5000), sample (200), seed (7), seed_batch (10000), seed_concurrency (4),
+relay (0), keep (0), target (3000 requests/s), p99_ms (10), timeout (1800 s).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import time
+import uuid
+from collections.abc import Iterator
+from decimal import Decimal
+from itertools import islice
+
+import orjson
+from sqlalchemy.engine import make_url
+
+from benchmarks import Result, benchmark
+from benchmarks._context import Context
+from benchmarks._ledger_stack import LedgerStack, connect, ledger_stack
+from benchmarks._load import encode_request, run_load
+from benchmarks.ledger_ingest import make_result, push
+
+TARGET, P99_MS = 3_000, 10
+_FRAMEWORKS = ("FHEQ", "SCQF", "FHEQ", "EQF")
+
+
+def learner_id(run: str, k: int) -> str:
+    return f"L{run}-{k:07d}"  # as ledger_ingest.make_result names learner k
+
+
+def result_batches(total: int, learners: int, members: int, batch: int, run: str
+                   ) -> Iterator[tuple[str, bytes]]:
+    """ledger_ingest.make_batches, one batch at a time (1M results do not sit in memory)."""
+    for start in range(0, total, batch):
+        member = f"uni-{(start // batch) % members}"
+        yield member, orjson.dumps({"results": [make_result(member, n, learners, run)
+                                                for n in range(start, min(start + batch, total))]})
+
+
+def expected(k: int, total: int, learners: int, run: str) -> tuple[int, Decimal]:
+    """Learner k's number of achievements and total UK credits (CATS as given)."""
+    credits = [Decimal(make_result("uni-0", n, learners, run)["credit"]["value"])
+               for n in range(k, total, learners)]
+    return len(credits), sum(credits, Decimal(0))
+
+
+async def add_members(stack: LedgerStack, members: int) -> None:
+    """The members in the ledger's catalogue replica, as their InstitutionRegistered events
+    would put them (the statement reads the home member's framework there)."""
+    conn = await connect(stack.database_url)
+    try:
+        await conn.executemany(
+            "INSERT INTO ledger.catalogue_institutions (institution_id, revision, name, country,"
+            " framework, awarding_framework, awarding_max_level) VALUES ($1, 1, $1, 'GB', $2,"
+            " $2, 8)", [(f"uni-{m}", _FRAMEWORKS[m % len(_FRAMEWORKS)]) for m in range(members)])
+    finally:
+        await conn.close()
+
+
+async def register(stack: LedgerStack, learners: int, members: int, run: str,
+                   concurrency: int) -> dict[int, int]:
+    """Every learner registered with a home member (admin), through the API."""
+    headers = stack.headers("admin", "bench-admin")
+    requests = [encode_request("PUT", f"/v1/learners/{learner_id(run, k)}", stack.base_url,
+                               headers, orjson.dumps({"home_member": f"uni-{k % members}",
+                                                      "associate": k % 10 == 0}))
+                for k in range(learners)]
+    return (await run_load(stack.base_url, requests, connections=concurrency)).status_counts()
+
+
+async def seed(stack: LedgerStack, total: int, learners: int, members: int, batch: int,
+               concurrency: int, run: str) -> dict[str, int]:
+    """The achievements through `POST /v1/results/batch`; outcome counts."""
+    counts: dict[str, int] = {}
+    batches = result_batches(total, learners, members, batch, run)
+    while chunk := list(islice(batches, concurrency * 4)):
+        _, done = await push(stack, chunk, concurrency)
+        for outcome, n in done.items():
+            counts[outcome] = counts.get(outcome, 0) + n
+    return counts
+
+
+def statement_requests(stack: LedgerStack, picks: list[int], run: str) -> list[bytes]:
+    """`GET .../statement` of each picked learner, with that learner's own token."""
+    tokens: dict[int, str] = {}
+    out = []
+    for k in picks:
+        if k not in tokens:
+            tokens[k] = stack.token("learner", learner_id(run, k))
+        out.append(encode_request("GET", f"/v1/learners/{learner_id(run, k)}/statement",
+                                  stack.base_url, {"authorization": f"Bearer {tokens[k]}"}))
+    return out
+
+
+def statement_holds(body: bytes, k: int, total: int, learners: int, members: int,
+                    run: str) -> bool:
+    statement = orjson.loads(body)
+    count, uk = expected(k, total, learners, run)
+    lines = statement["achievements"]
+    return (statement["learner_id"] == learner_id(run, k)
+            and statement["home_member"] == f"uni-{k % members}"
+            and len(lines) == count == len({a["achievement_id"] for a in lines})
+            and all(a["status"] == "current" and a["counted"] for a in lines)
+            and Decimal(statement["totals"]["uk_credits"]) == uk
+            and Decimal(statement["totals"]["ects"]) == uk / 2)  # R-CR-4: 2 CATS = 1 ECTS
+
+
+async def drop_database(ctx: Context, database_url: str) -> None:
+    """Drop a database `ledger_stack` made (a 1M-achievement one holds ~1.5 GB)."""
+    name = make_url(database_url).database
+    conn = await connect(ctx.database_url)
+    try:
+        await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    finally:
+        await conn.close()
+
+
+@benchmark("ledger_statement", "statement reads (GET .../statement) over 1M achievements",
+           needs=("postgres", "kafka"))
+async def run(ctx: Context) -> Result:
+    total, learners = ctx.param("achievements", 1_000_000), ctx.param("learners", 100_000)
+    members, count = ctx.param("members", 4), ctx.param("requests", 30_000)
+    concurrency, workers = ctx.param("concurrency", 32), ctx.param("web_workers", 2)
+    warmup, sample = ctx.param("warmup", 5_000), ctx.param("sample", 200)
+    rng = random.Random(ctx.param("seed", 7))
+    seed_batch, seed_concurrency = ctx.param("seed_batch", 10_000), ctx.param("seed_concurrency", 4)
+    relay, keep = bool(ctx.param("relay", 0)), bool(ctx.param("keep", 0))
+    target, p99_ms = ctx.param("target", TARGET), ctx.param("p99_ms", P99_MS)
+    timeout = ctx.param("timeout", 1800)
+
+    run_tag = f"S{uuid.uuid4().hex[:8]}"
+    async with asyncio.timeout(timeout), ledger_stack(ctx, web_workers=workers,
+                                                      relay=relay) as stack:
+        conn = await connect(stack.database_url)
+        try:  # a PostgreSQL given by DATABASE_URL: find its postmaster for the CPU figures
+            await ctx.servers.find_postgres_pid(conn.get_server_pid())
+        finally:
+            await conn.close()
+        await add_members(stack, members)
+        ctx.progress(f"seeding: registering {learners:,} learners")
+        started = time.perf_counter()
+        registered = await register(stack, learners, members, run_tag, concurrency)
+        registering = time.perf_counter() - started
+        ctx.progress(f"seeding: {total:,} achievements in batches of {seed_batch:,}, "
+                     f"{seed_concurrency} in flight")
+        started = time.perf_counter()
+        outcomes = await seed(stack, total, learners, members, seed_batch, seed_concurrency,
+                              run_tag)
+        seeding = time.perf_counter() - started
+        ctx.progress("seeding: VACUUM ANALYZE ledger.entries")
+        started = time.perf_counter()
+        conn = await connect(stack.database_url)
+        try:
+            await conn.execute("VACUUM ANALYZE ledger.entries")
+            await conn.execute("VACUUM ANALYZE ledger.learners")
+            table_size = await conn.fetchval(
+                "SELECT pg_size_pretty(pg_total_relation_size('ledger.entries'))")
+        finally:
+            await conn.close()
+        vacuuming = time.perf_counter() - started
+
+        if warmup:
+            ctx.progress(f"warm-up: {warmup:,} reads, {concurrency} in flight")
+            await run_load(stack.base_url, statement_requests(
+                stack, [rng.randrange(learners) for _ in range(warmup)], run_tag),
+                connections=concurrency)
+        requests = statement_requests(stack, [rng.randrange(learners) for _ in range(count)],
+                                      run_tag)
+        meter = stack.cpu_meter(ctx)
+        ctx.progress(f"timed: {count:,} reads, {concurrency} in flight, api x{workers}")
+        cpu_start = meter.snapshot()
+        load = await run_load(stack.base_url, requests, connections=concurrency)
+        cpu_end = meter.snapshot()
+
+        ctx.progress(f"checking {sample} statements")
+        picks = [rng.randrange(learners) for _ in range(sample)]
+        checked = await run_load(stack.base_url, statement_requests(stack, picks, run_tag),
+                                 connections=4, keep_bodies=True)
+        assert checked.bodies is not None
+        good = sum(status == 200 and statement_holds(body, k, total, learners, members,
+                                                     run_tag)
+                   for k, status, body in zip(picks, checked.statuses, checked.bodies,
+                                              strict=True))
+        sizes = sorted(len(b) for b in checked.bodies)
+    if keep:
+        ctx.progress(f"kept the database: {stack.database_url}")
+    else:
+        await drop_database(ctx, stack.database_url)
+
+    p99 = load.quantile(0.99) * 1000
+    statuses = ", ".join(f"{s or 'broken'}: {n:,}" for s, n in load.status_counts().items())
+    per_learner = total / learners
+    details = [
+        ("ledger", f"{total:,} achievements over {learners:,} learners (~{per_learner:.0f} "
+                   f"each) from {members} members; entries table {table_size}"),
+        ("seeding", f"{learners:,} registrations in {registering:.1f} s "
+                    f"({learners / registering:,.0f}/s); {total:,} results in {seeding:.1f} s "
+                    f"({total / seeding:,.0f}/s, batches of {seed_batch:,}); "
+                    f"VACUUM ANALYZE {vacuuming:.1f} s"),
+        ("reads", f"{count:,} statements of random learners (own token), {concurrency} in "
+                  f"flight (closed loop); api x{workers}" + (" + relay" if relay else "")),
+        ("answered (HTTP)", f"{load.rate:,.0f} requests/s ({load.wall:.2f} s)"),
+        ("latency", load.latency_line()),
+        ("p99 target", f"≤ {p99_ms} ms: {'met' if p99 <= p99_ms else 'MISSED'} "
+                       f"({p99:.1f} ms)"),
+        ("statuses", statuses),
+        ("answer size", f"median {sizes[len(sizes) // 2]:,} bytes" if sizes else "-"),
+        ("client CPU (load generator)", load.client_line()),
+        *meter.report(cpu_start, cpu_end),
+    ]
+    checks = [
+        ("every learner registered (201)", registered == {201: learners}),
+        ("every seeded result created",
+         outcomes.get("created", 0) == total == sum(outcomes.values())),
+        ("every read answered 200", load.status_counts() == {200: count}),
+        (f"{sample} sampled statements: their achievements, totals and home member",
+         good == sample),
+    ]
+    return Result(load.rate, "requests/s", target, details=details, checks=checks)
