@@ -70,6 +70,16 @@ async def fresh_database(server_url: str, prefix: str) -> str:
     return make_url(server_url).set(database=name).render_as_string(hide_password=False)
 
 
+async def drop_database(ctx: Context, database_url: str) -> None:
+    """Drop a database `ledger_stack` made (a 1M-achievement one holds ~1.5 GB)."""
+    name = make_url(database_url).database
+    conn = await connect(ctx.database_url)
+    try:
+        await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    finally:
+        await conn.close()
+
+
 @dataclass
 class LedgerStack:
     base_url: str

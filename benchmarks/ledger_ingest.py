@@ -33,8 +33,13 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from benchmarks import Result, benchmark
 from benchmarks._context import Context
-from benchmarks._ledger_stack import LedgerStack, connect, ledger_stack, percentile
-from benchmarks.ledger_statement import drop_database
+from benchmarks._ledger_stack import (
+    LedgerStack,
+    connect,
+    drop_database,
+    ledger_stack,
+    percentile,
+)
 
 TARGET, MINIMUM = 50_000, 20_000
 TOPIC = "ledger.events"

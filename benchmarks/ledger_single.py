@@ -34,10 +34,9 @@ import orjson
 
 from benchmarks import Result, benchmark
 from benchmarks._context import Context
-from benchmarks._ledger_stack import LedgerStack, connect, ledger_stack
+from benchmarks._ledger_stack import LedgerStack, connect, drop_database, ledger_stack
 from benchmarks._load import encode_request, run_load
 from benchmarks.ledger_ingest import make_result, wait_published
-from benchmarks.ledger_statement import drop_database
 
 TARGET, P99_MS = 2_000, 50
 

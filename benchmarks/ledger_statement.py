@@ -44,11 +44,10 @@ from decimal import Decimal
 from itertools import islice
 
 import orjson
-from sqlalchemy.engine import make_url
 
 from benchmarks import Result, benchmark
 from benchmarks._context import Context
-from benchmarks._ledger_stack import LedgerStack, connect, ledger_stack
+from benchmarks._ledger_stack import LedgerStack, connect, drop_database, ledger_stack
 from benchmarks._load import encode_request, run_load
 from benchmarks.ledger_ingest import make_result, push
 
@@ -135,16 +134,6 @@ def statement_holds(body: bytes, k: int, total: int, learners: int, members: int
             and all(a["status"] == "current" and a["counted"] for a in lines)
             and Decimal(statement["totals"]["uk_credits"]) == uk
             and Decimal(statement["totals"]["ects"]) == uk / 2)  # R-CR-4: 2 CATS = 1 ECTS
-
-
-async def drop_database(ctx: Context, database_url: str) -> None:
-    """Drop a database `ledger_stack` made (a 1M-achievement one holds ~1.5 GB)."""
-    name = make_url(database_url).database
-    conn = await connect(ctx.database_url)
-    try:
-        await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-    finally:
-        await conn.close()
 
 
 @benchmark("ledger_statement", "statement reads (GET .../statement) over 1M achievements",
