@@ -139,7 +139,9 @@ async def _wait_ready(base_url: str, procs: dict[str, subprocess.Popen], log_pat
 
 @contextlib.asynccontextmanager
 async def ledger_stack(ctx: Context, *, web_workers: int = 2, relay: bool = True,
-                       extra_env: dict[str, str] | None = None) -> AsyncIterator[LedgerStack]:
+                       extra_env: dict[str, str] | None = None, keep: bool = False
+                       ) -> AsyncIterator[LedgerStack]:
+    """The processes stop on exit, and the fresh database is dropped unless `keep`."""
     database_url = await fresh_database(ctx.database_url, f"bench_{ctx.name}")
     port = free_port()
     env = {**os.environ, "DATABASE_URL": database_url, "CAIRN_MODE": "local",
@@ -174,6 +176,10 @@ async def ledger_stack(ctx: Context, *, web_workers: int = 2, relay: bool = True
         finally:
             for proc in stack.processes.values():
                 await asyncio.to_thread(_stop, proc)
+            if keep:
+                ctx.progress(f"kept the database: {database_url}")
+            else:
+                await drop_database(ctx, database_url)
 
 
 def percentile(sorted_values: list[float], q: float) -> float:

@@ -36,7 +36,6 @@ from benchmarks._context import Context
 from benchmarks._ledger_stack import (
     LedgerStack,
     connect,
-    drop_database,
     ledger_stack,
     percentile,
 )
@@ -188,7 +187,6 @@ async def run(ctx: Context) -> Result:
         finally:
             await conn.close()
         events, ids, ordered = await read_topic(stack.kafka_bootstrap, tag)
-    await drop_database(ctx, stack.database_url)
 
     rate = total / (published - started)
     latencies.sort()

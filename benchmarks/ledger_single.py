@@ -34,7 +34,7 @@ import orjson
 
 from benchmarks import Result, benchmark
 from benchmarks._context import Context
-from benchmarks._ledger_stack import LedgerStack, connect, drop_database, ledger_stack
+from benchmarks._ledger_stack import LedgerStack, connect, ledger_stack
 from benchmarks._load import encode_request, run_load
 from benchmarks.ledger_ingest import make_result, wait_published
 
@@ -63,7 +63,7 @@ async def run(ctx: Context) -> Result:
     timeout, keep = ctx.param("timeout", 120), bool(ctx.param("keep", 0))
 
     tag = uuid.uuid4().hex[:8]
-    async with ledger_stack(ctx, web_workers=workers, relay=True) as stack:
+    async with ledger_stack(ctx, web_workers=workers, relay=True, keep=keep) as stack:
         conn = await connect(stack.database_url)
         try:  # a PostgreSQL given by DATABASE_URL: find its postmaster for the CPU figures
             await ctx.servers.find_postgres_pid(conn.get_server_pid())
@@ -98,10 +98,6 @@ async def run(ctx: Context) -> Result:
                                        "WHERE result_id LIKE $1", f"R{tag}-%")
         finally:
             await conn.close()
-    if keep:
-        ctx.progress(f"kept the database: {stack.database_url}")
-    else:
-        await drop_database(ctx, stack.database_url)
 
     p99 = load.quantile(0.99) * 1000
     statuses = ", ".join(f"{s or 'broken'}: {n:,}" for s, n in load.status_counts().items())

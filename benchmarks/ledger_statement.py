@@ -47,7 +47,7 @@ import orjson
 
 from benchmarks import Result, benchmark
 from benchmarks._context import Context
-from benchmarks._ledger_stack import LedgerStack, connect, drop_database, ledger_stack
+from benchmarks._ledger_stack import LedgerStack, connect, ledger_stack
 from benchmarks._load import encode_request, run_load
 from benchmarks.ledger_ingest import make_result, push
 
@@ -151,7 +151,7 @@ async def run(ctx: Context) -> Result:
 
     run_tag = f"S{uuid.uuid4().hex[:8]}"
     async with asyncio.timeout(timeout), ledger_stack(ctx, web_workers=workers,
-                                                      relay=relay) as stack:
+                                                      relay=relay, keep=keep) as stack:
         conn = await connect(stack.database_url)
         try:  # a PostgreSQL given by DATABASE_URL: find its postmaster for the CPU figures
             await ctx.servers.find_postgres_pid(conn.get_server_pid())
@@ -203,10 +203,6 @@ async def run(ctx: Context) -> Result:
                    for k, status, body in zip(picks, checked.statuses, checked.bodies,
                                               strict=True))
         sizes = sorted(len(b) for b in checked.bodies)
-    if keep:
-        ctx.progress(f"kept the database: {stack.database_url}")
-    else:
-        await drop_database(ctx, stack.database_url)
 
     p99 = load.quantile(0.99) * 1000
     statuses = ", ".join(f"{s or 'broken'}: {n:,}" for s, n in load.status_counts().items())
