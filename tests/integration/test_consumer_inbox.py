@@ -9,6 +9,7 @@ import uuid
 
 import pytest
 from sqlalchemy import Column, Integer, Table, Text, delete, func, insert, select
+from sqlalchemy.dialects.postgresql import insert as pg_insert
 
 from shared.contracts import encode_event, new_event
 from shared.contracts.envelope import STRUCTURED_CONTENT_TYPE
@@ -40,6 +41,25 @@ class Tally:
 
     async def reset(self, conn) -> None:
         await conn.execute(delete(self.table))
+
+
+class BatchTally(Tally):
+    """The same, applied a batch at a time (`apply_batch`); with `idempotent`, an upsert
+    that may see an event again."""
+
+    def __init__(self, *args, idempotent: bool = False, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.idempotent, self.batches = idempotent, 0
+
+    async def apply_batch(self, conn, events) -> None:
+        if any(e.data["revision"] == self.poison for e in events):
+            raise ValueError("cannot apply this one")
+        self.batches += 1
+        if events:
+            statement = pg_insert(self.table).values(
+                [{"event_id": e.id, "n": e.data["revision"]} for e in events])
+            await conn.execute(statement.on_conflict_do_nothing() if self.idempotent
+                               else statement)
 
 
 def events(n: int):
@@ -160,6 +180,46 @@ async def test_rebuild_from_offset_zero_gives_the_same_rows(engine, setup):
     await task
     assert await rows(engine, table) == before
     assert loop.applied == 160
+
+
+async def inbox_rows(engine, inbox, consumer: str) -> int:
+    async with engine.connect() as conn:
+        return (await conn.execute(select(func.count()).select_from(inbox)
+                                   .where(inbox.c.consumer == consumer))).scalar_one()
+
+
+@pytest.mark.parametrize("idempotent", [False, True])
+async def test_a_batch_projection_takes_effect_once_per_event(engine, setup, idempotent):
+    bus, topic, table, inbox, dead = setup
+    evs = events(100)
+    await publish(bus, topic, evs)
+    await publish(bus, topic, evs[10:30])  # published again
+    projection = BatchTally(table, topic, idempotent=idempotent)
+    loop = loop_for(engine, bus, projection, inbox, dead)
+    stop = asyncio.Event()
+    task = asyncio.create_task(loop.run(stop))
+    await eventually(lambda: _equals(count(engine, table), 100), what="100 applied")
+    await asyncio.sleep(1.0)
+    stop.set()
+    await task
+    assert [n for _, n in await rows(engine, table)] == list(range(100))
+    assert 5 <= projection.batches <= 10  # 120 records, 25 a batch: whole batches
+    # the inbox dedups for a projection that needs it; an idempotent one writes none
+    assert await inbox_rows(engine, inbox, projection.name) == (0 if idempotent else 100)
+    assert loop.applied == (120 if idempotent else 100)
+
+
+async def test_a_failing_batch_is_applied_singly_and_the_poison_parked(engine, setup):
+    bus, topic, table, inbox, dead = setup
+    await publish(bus, topic, events(30))
+    loop = loop_for(engine, bus, BatchTally(table, topic, poison=7), inbox, dead)
+    stop = asyncio.Event()
+    task = asyncio.create_task(loop.run(stop))
+    await eventually(lambda: _equals(count(engine, table), 29), what="29 applied")
+    stop.set()
+    await task
+    async with engine.connect() as conn:
+        assert (await conn.execute(select(func.count()).select_from(dead))).scalar_one() == 1
 
 
 async def _equals(coro, expected: int) -> bool:

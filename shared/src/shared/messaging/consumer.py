@@ -37,6 +37,14 @@ class Projection(Protocol):
         """Forget everything this projection derived (before a rebuild from offset zero)."""
 
 
+# Optional, on a projection:
+# - `async def apply_batch(conn, events)`: apply a fetched batch at once (one call per
+#   batch, in order) rather than event by event; on failure the loop falls back to
+#   `apply` one event at a time, as for any projection.
+# - `idempotent = True`: applying an event again changes nothing (the projection derives
+#   from the source of truth, not from the event), so no inbox row is written for it.
+
+
 class ConsumerLoop:
     def __init__(self, engine: AsyncEngine, subscription: Subscription, projection: Projection,
                  *, inbox: Table, dead_letter: Table, service: str, batch_size: int = 500) -> None:
@@ -97,6 +105,9 @@ class ConsumerLoop:
     async def apply_batch(self, records: Sequence[DeliveredRecord]) -> None:
         try:
             async with self._engine.begin() as conn:
+                if hasattr(self._projection, "apply_batch"):
+                    await self._apply_together(conn, records)
+                    return
                 for record in records:
                     await self._apply_one(conn, record)
         except Exception:
@@ -105,9 +116,34 @@ class ConsumerLoop:
             for record in records:
                 await self._apply_alone(record)
 
+    @property
+    def _idempotent(self) -> bool:
+        return bool(getattr(self._projection, "idempotent", False))
+
+    async def _apply_together(self, conn: AsyncConnection,
+                              records: Sequence[DeliveredRecord]) -> None:
+        events = [decode_event(record.value) for record in records]
+        if not self._idempotent:
+            new = set((await conn.execute(
+                pg_insert(self._inbox).values([{"consumer": self._projection.name,
+                                                "event_id": e.id} for e in events])
+                .on_conflict_do_nothing().returning(self._inbox.c.event_id))).scalars())
+            firsts = []
+            for event in events:  # an id twice in one batch: its first only
+                if event.id in new:
+                    new.discard(event.id)
+                    firsts.append(event)
+            duplicates, events = len(events) - len(firsts), firsts
+            if duplicates:
+                EVENTS_CONSUMED.labels(self._service, self._projection.name,
+                                       "duplicate").inc(duplicates)
+        await self._projection.apply_batch(conn, events)  # type: ignore[attr-defined]
+        self.applied += len(events)
+        EVENTS_CONSUMED.labels(self._service, self._projection.name, "applied").inc(len(events))
+
     async def _apply_one(self, conn: AsyncConnection, record: DeliveredRecord) -> None:
         event = decode_event(record.value)
-        fresh = (await conn.execute(
+        fresh = True if self._idempotent else (await conn.execute(
             pg_insert(self._inbox).values(consumer=self._projection.name, event_id=event.id)
             .on_conflict_do_nothing().returning(self._inbox.c.event_id)
         )).first()

@@ -10,7 +10,7 @@ from operator import attrgetter
 from typing import Any, Literal
 
 import asyncpg
-from sqlalchemy import func, insert, select, text, update
+from sqlalchemy import func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -150,20 +150,6 @@ async def save_learner(conn: AsyncConnection, learner_id: str, home_member: str,
     else:
         await conn.execute(update(learners).where(learners.c.learner_id == learner_id)
                            .values(**values))
-
-
-# The learner's registration (R-MB-2) and their home member's framework (catalogue
-# replica) in one round trip: no row for an unregistered learner, a null framework for a
-# member not yet replicated.
-_REGISTRATION = text(
-    "SELECT l.home_member, l.associate, m.framework FROM ledger.learners AS l"
-    " LEFT JOIN ledger.catalogue_institutions AS m ON m.institution_id = l.home_member"
-    " WHERE l.learner_id = :learner_id")
-
-
-async def learner_registration(conn: AsyncConnection, learner_id: str) -> Any | None:
-    """(home_member, associate, framework) of a registered learner, else None."""
-    return (await conn.execute(_REGISTRATION, {"learner_id": learner_id})).first()
 
 
 async def member_framework(conn: AsyncConnection, institution_id: str) -> str | None:

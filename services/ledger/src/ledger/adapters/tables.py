@@ -80,5 +80,18 @@ entries = Table(
     PrimaryKeyConstraint("learner_id", "ledger_seq"),
 )
 
+# The statements read model (migration 0005): derived, replaced in place, never stale
+# when read (adapters.statements).
+statements = Table(
+    "statements", metadata,
+    Column("learner_id", Text, primary_key=True),
+    Column("ledger_seq", Integer, nullable=False),
+    Column("registration", Integer, nullable=False),
+    Column("framework", Text),
+    Column("format", Integer, nullable=False),
+    Column("body", Text, nullable=False),
+    Column("rendered_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+)
+
 outbox, inbox, dead_letter = messaging_tables(metadata)
 catalogue_replica = CatalogueReplicaTables(metadata)

@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
 from functools import cache
+from typing import Any
 
 from ledger.domain.achievements import AchievementState, Status
 from ledger.domain.associate_cap import (
@@ -193,3 +194,47 @@ def _totals(sums: dict[str, list[Decimal]]) -> dict[str, Totals]:
 def issued_by(states: Iterable[AchievementState], member: str) -> list[AchievementState]:
     """What a member may see of a learner's statement: what it issued (issue 4 item 4)."""
     return [s for s in states if s.issuer == member]
+
+
+# The statement as the API serves it (DESIGN §7) and as the read model stores it
+# (adapters.statements). Bump STATEMENT_FORMAT whenever this form or the policy behind
+# the figures changes: every stored statement of another format is then stale.
+STATEMENT_FORMAT = 1
+
+
+def _totals_json(t: Totals) -> dict[str, str]:
+    return {"uk_credits": t.uk_display, "ects": t.ects_display}
+
+
+def _line_json(line: StatementLine) -> dict[str, Any]:
+    return {
+        "achievement_id": line.achievement_id, "member": line.member,
+        "course": None if line.course is None else {
+            "institution_id": line.course.institution_id, "code": line.course.code},
+        "title": line.title,
+        "credit": {"value": str(line.credit.value), "scheme": line.credit.scheme.value},
+        "uk_credits": line.uk_display, "ects": line.ects_display,
+        "notional_hours": line.notional_hours,
+        "level": {"framework": line.level.framework.value, "value": line.level.value},
+        "level_equivalents": [str(lv) for lv in line.level_equivalents],
+        "grade": {"scale": line.grade.scale, "value": line.grade.value},
+        "assessed_on": line.assessed_on.isoformat(), "origin": line.origin.value,
+        "status": line.status.value, "corrections": line.corrections,
+        "used_by_award": line.used_by_award, "counted": line.counted,
+    }
+
+
+def statement_json(s: Statement) -> dict[str, Any]:
+    """JSON-safe: figures as exact decimal strings (R-CR-3)."""
+    return {
+        "learner_id": s.learner_id, "home_member": s.home_member or None,
+        "associate": s.associate, "ledger_seq": s.ledger_seq,
+        "achievements": [_line_json(line) for line in s.lines],
+        "totals": _totals_json(s.total),
+        "by_level": {k: _totals_json(v) for k, v in sorted(s.by_level.items())},
+        "by_home_level": {k: _totals_json(v) for k, v in sorted(s.by_home_level.items())},
+        "by_member": {k: _totals_json(v) for k, v in sorted(s.by_member.items())},
+        "associate_cap_flags": [  # R-MB-2
+            {"member": f.member, "band": f.band, "uk_credits": str(f.uk_credits),
+             "cap": str(f.cap), "over_by": str(f.over_by)} for f in s.associate_cap_flags],
+    }

@@ -7,19 +7,20 @@ from typing import Annotated
 
 from fastapi import APIRouter, Path, Request, Response
 
+from ledger.domain.statement import statement_json
 from ledger.entrypoints.http.results import AID
 from ledger.entrypoints.http.schemas import (
     LearnerIn,
     LearnerOut,
     achievement_json,
     json_response,
-    statement_json,
     verification_json,
 )
-from ledger.service_layer import learners, queries
+from ledger.service_layer import learners, queries, statements
 from shared.auth import Caller, require_learner_or_admin, require_role
 from shared.consistency import MinLedgerSeq, read_at_least
 from shared.errors import Problem
+from shared.http import lean
 
 router = APIRouter(prefix="/v1", tags=["learners"])
 LID = Annotated[str, Path(pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$",
@@ -42,18 +43,22 @@ async def put_learner(lid: LID, body: LearnerIn, caller: Caller, request: Reques
     return LearnerOut(**done.__dict__)
 
 
-@router.get("/learners/{lid}/statement", summary="Consolidated statement",
-            description="The learner and admins see everything; a member sees only what it "
-                        "issued (totals over that only).")
+@lean(router, "GET", "/learners/{lid}/statement", summary="Consolidated statement",
+      description="The learner and admins see everything; a member sees only what it "
+                  "issued (totals over that only).")
 async def get_statement(lid: LID, caller: Caller, request: Request,
                         min_ledger_seq: MinLedgerSeq = None) -> Response:
-    member = caller.subject if caller.role == "institution" else None
-    if member is None:
-        require_learner_or_admin(caller, lid)
-    built = await read_at_least(
-        lambda: queries.statement(_engine(request), lid, only_issued_by=member),
-        lambda s: s.ledger_seq, min_ledger_seq)
-    return json_response(statement_json(built))
+    """The hot read: a lean route (shared.http.LeanRoute), the stored rendering sent as
+    it is (service_layer.statements)."""
+    if caller.role == "institution":
+        built = await read_at_least(
+            lambda: statements.member_view(_engine(request), lid, caller.subject),
+            lambda s: s.ledger_seq, min_ledger_seq)
+        return json_response(statement_json(built))
+    require_learner_or_admin(caller, lid)
+    body, _ = await read_at_least(lambda: statements.read_statement(_engine(request), lid),
+                                  lambda read: read[1], min_ledger_seq)
+    return Response(body, media_type="application/json")
 
 
 @router.get("/learners/{lid}/verify", summary="Recompute the hash chain (R-LG-4)",

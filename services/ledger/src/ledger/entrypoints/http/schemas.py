@@ -13,7 +13,6 @@ from pydantic import BaseModel, Field
 from ledger.domain.achievements import AchievementState
 from ledger.domain.chain import Verification
 from ledger.domain.results import submission_json
-from ledger.domain.statement import Statement, StatementLine, Totals
 from ledger.service_layer.recording import ItemOutcome, Outcome
 from shared.contracts.values import Wire
 from shared.errors import Problem
@@ -81,43 +80,6 @@ def batch_json(items: list[ItemOutcome]) -> dict[str, Any]:
     for item in items:
         counts[item.outcome.value] += 1
     return {"counts": counts, "results": [item_json(i) for i in items]}
-
-
-def _totals(t: Totals) -> dict[str, str]:
-    return {"uk_credits": t.uk_display, "ects": t.ects_display}
-
-
-def _line(line: StatementLine) -> dict[str, Any]:
-    return {
-        "achievement_id": line.achievement_id, "member": line.member,
-        "course": None if line.course is None else {
-            "institution_id": line.course.institution_id, "code": line.course.code},
-        "title": line.title,
-        "credit": {"value": str(line.credit.value), "scheme": line.credit.scheme.value},
-        "uk_credits": line.uk_display, "ects": line.ects_display,
-        "notional_hours": line.notional_hours,
-        "level": {"framework": line.level.framework.value, "value": line.level.value},
-        "level_equivalents": [str(lv) for lv in line.level_equivalents],
-        "grade": {"scale": line.grade.scale, "value": line.grade.value},
-        "assessed_on": line.assessed_on.isoformat(), "origin": line.origin.value,
-        "status": line.status.value, "corrections": line.corrections,
-        "used_by_award": line.used_by_award, "counted": line.counted,
-    }
-
-
-def statement_json(s: Statement) -> dict[str, Any]:
-    return {
-        "learner_id": s.learner_id, "home_member": s.home_member or None,
-        "associate": s.associate, "ledger_seq": s.ledger_seq,
-        "achievements": [_line(line) for line in s.lines],
-        "totals": _totals(s.total),
-        "by_level": {k: _totals(v) for k, v in sorted(s.by_level.items())},
-        "by_home_level": {k: _totals(v) for k, v in sorted(s.by_home_level.items())},
-        "by_member": {k: _totals(v) for k, v in sorted(s.by_member.items())},
-        "associate_cap_flags": [  # R-MB-2
-            {"member": f.member, "band": f.band, "uk_credits": str(f.uk_credits),
-             "cap": str(f.cap), "over_by": str(f.over_by)} for f in s.associate_cap_flags],
-    }
 
 
 def verification_json(learner_id: str, ledger_seq: int, v: Verification) -> dict[str, Any]:
