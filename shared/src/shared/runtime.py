@@ -13,6 +13,7 @@ import gc
 from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import structlog
 from fastapi import APIRouter, FastAPI
@@ -60,6 +61,9 @@ class ServiceContext:
     log_relays: list[LogRelay] = field(default_factory=list)
     consumers: dict[str, ConsumerLoop] = field(default_factory=dict)
     stop_on_crash: bool = False  # a worker process exits when its worker dies (to be restarted)
+    # Per-process objects of one service that its routes share, by name (the ledger's
+    # group commit of single results); made on first use, gone with the context.
+    shared_objects: dict[str, Any] = field(default_factory=dict)
     crashed: bool = False
     _stop: asyncio.Event = field(default_factory=asyncio.Event)
     _tasks: list[asyncio.Task] = field(default_factory=list)

@@ -21,6 +21,7 @@ from ledger.entrypoints.http.schemas import (
 from ledger.service_layer import amending, recording
 from ledger.service_layer.recording import MAX_BATCH, Outcome
 from shared.auth import Caller, require_role
+from shared.http import lean
 
 router = APIRouter(prefix="/v1", tags=["results"])
 AID = Annotated[str, Path(max_length=200, description="achievement id: institution:result_id")]
@@ -28,6 +29,15 @@ AID = Annotated[str, Path(max_length=200, description="achievement id: instituti
 
 def _engine(request: Request):
     return request.app.state.ctx.engine
+
+
+def _single_results(request: Request) -> recording.SingleResults:
+    """This process's group commit of single results (one per service context)."""
+    ctx = request.app.state.ctx
+    singles = ctx.shared_objects.get("single-results")
+    if singles is None:
+        singles = ctx.shared_objects["single-results"] = recording.SingleResults(ctx.engine)
+    return singles
 
 
 def latest_today() -> date:
@@ -41,15 +51,17 @@ def _body(schema: dict) -> dict:
                             "content": {"application/json": {"schema": schema}}}}
 
 
-@router.post("/results", status_code=201, summary="Record one result (R-LG-1/2)",
-             openapi_extra=_body(RESULT_SCHEMA),
-             responses={200: {"description": "The same result again: the first answer"},
-                        409: {"description": "Another result holds this result id"}})
+@lean(router, "POST", "/results", status_code=201, summary="Record one result (R-LG-1/2)",
+      openapi_extra=_body(RESULT_SCHEMA),
+      description="Answered once committed. Results of one member arriving together "
+                  "are committed together (group commit); each is decided as if alone.",
+      responses={200: {"description": "The same result again: the first answer"},
+                 409: {"description": "Another result holds this result id"}})
 async def post_result(caller: Caller, request: Request) -> Response:
+    """The hot write: a lean route (shared.http.LeanRoute) and the group commit."""
     require_role(caller, "institution")
     item = await json_body(request)
-    [outcome] = await recording.record_results(_engine(request), caller.subject, [item],
-                                               today=latest_today())
+    outcome = await _single_results(request).record(caller.subject, item, today=latest_today())
     if outcome.outcome is Outcome.REJECTED:
         raise invalid(outcome.errors)
     if outcome.outcome is Outcome.CONFLICT:

@@ -1,0 +1,83 @@
+"""Group commit of single results (recording.SingleResults) on real PostgreSQL: results of
+one member sent at once share transactions, yet each is answered as if alone (R-LG-2:
+created, the first answer again for a resend, 409 for another result under the same id,
+422 for a bad one), and one result the database refuses fails only its own request."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import date
+
+import pytest
+from sqlalchemy import text
+
+from ledger.service_layer import recording
+from shared.messaging.memory_bus import InProcessBus
+from tests.integration.test_ledger_api import result
+from tests.plugins.services import ADMIN, auth, running, unique
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture
+async def api(migrated_database):
+    async with running("ledger", migrated_database, InProcessBus(),
+                       run_workers=False) as (app, client):
+        yield app, client
+
+
+async def test_concurrent_single_results_share_transactions_and_answer_as_alone(api, engine):
+    _, client = api
+    iid = unique("uni")
+    me = auth("institution", iid)
+    lids = [unique("L") for _ in range(4)]
+    bodies = [result(iid, lids[n % 4], f"r{n}") for n in range(60)]
+    bodies += [result(iid, lids[0], "r0"),  # a resend of r0: the first answer
+               result(iid, lids[1], "r1", grade={"scale": "UK-PERCENT", "value": "1"}),
+               result(iid, lids[2], "bad", credit={"value": "-1", "scheme": "CATS"})]
+    answers = await asyncio.gather(*(client.post("/v1/results", json=b, headers=me)
+                                     for b in bodies))
+    assert [a.status_code for a in answers[2:60]] == [201] * 58
+    resend, rival, bad = answers[60:]
+    # r0 and its resend: whichever came first is 201, the other 200 with the same answer
+    assert {answers[0].status_code, resend.status_code} == {200, 201}
+    assert answers[0].json() == resend.json()
+    # r1 and another result under its id: whichever came first is recorded, the other 409
+    assert {answers[1].status_code, rival.status_code} == {201, 409}
+    assert bad.status_code == 422 and bad.json()["errors"][0]["field"] == "credit.value"
+    async with engine.connect() as conn:
+        rows = (await conn.execute(text(
+            "SELECT count(*), count(DISTINCT xid), count(DISTINCT result_id)"
+            " FROM ledger.entries WHERE institution_id = :i"), {"i": iid})).one()
+        chains = (await conn.execute(text(
+            "SELECT learner_id, array_agg(ledger_seq ORDER BY ledger_seq)"
+            " FROM ledger.entries WHERE institution_id = :i GROUP BY learner_id"),
+            {"i": iid})).all()
+    assert rows[0] == rows[2] == 60  # each result once, none twice
+    assert rows[1] < 60  # transactions were shared
+    assert sorted(len(c[1]) for c in chains) == [15] * 4
+    assert all(c[1] == list(range(1, 16)) for c in chains)  # unbroken chains
+    for lid in lids:  # R-LG-4: and they verify
+        check = (await client.get(f"/v1/learners/{lid}/verify", headers=ADMIN)).json()
+        assert (check["ok"], check["checked"]) == (True, 15)
+
+
+async def test_a_result_the_database_refuses_fails_alone(monkeypatch, engine) -> None:
+    real = recording._record_retrying
+    refused: list[int] = []
+
+    async def refusing(engine_, institution, prepared, method="auto"):
+        if any(p.sub.result_id == "poison" for p in prepared):
+            refused.append(len(prepared))
+            raise RuntimeError("the database refuses this one")
+        return await real(engine_, institution, prepared, method)
+
+    monkeypatch.setattr(recording, "_record_retrying", refusing)
+    singles = recording.SingleResults(engine)
+    iid, lid = unique("uni"), unique("L")
+    outcomes = await asyncio.gather(
+        *(singles.record(iid, result(iid, lid, rid), today=date(2030, 1, 1))
+          for rid in ("a", "poison", "b", "c")), return_exceptions=True)
+    assert isinstance(outcomes[1], RuntimeError)
+    assert [o.outcome for i, o in enumerate(outcomes) if i != 1] == ["created"] * 3
+    assert refused[-1] == 1  # retried alone, after failing together
