@@ -87,6 +87,15 @@ class LedgerStack:
     kafka_bootstrap: str
     secret: str
     processes: dict[str, subprocess.Popen] = field(default_factory=dict)
+    env: dict[str, str] = field(default_factory=dict, repr=False)
+    log_path: Path | None = None
+
+    async def start(self, command: str) -> None:
+        """Start another ledger process (`relay`, `consumer`) now."""
+        assert self.log_path is not None
+        with self.log_path.open("ab") as log:
+            self.processes[command] = _spawn(command, self.env, log)
+        await _wait_ready(self.base_url, self.processes, self.log_path)
 
     def token(self, role: str, subject: str) -> str:
         return mint_token(self.secret, subject, role)  # type: ignore[arg-type]
@@ -166,7 +175,8 @@ async def ledger_stack(ctx: Context, *, web_workers: int = 2, relay: bool = True
         finally:
             await conn.close()
         stack = LedgerStack(f"http://127.0.0.1:{port}", database_url,
-                            ctx.servers.kafka_bootstrap or "", DEMO_AUTH_SECRET)
+                            ctx.servers.kafka_bootstrap or "", DEMO_AUTH_SECRET, env=env,
+                            log_path=log_path)
         try:
             stack.processes["api"] = _spawn("api", env, log)
             if relay:

@@ -43,7 +43,7 @@ class ServiceSettings(BaseSettings):
     relay_batch_size: int = Field(5000, alias="CAIRN_RELAY_BATCH_SIZE", ge=1)
     relay_idle_seconds: float = Field(0.05, alias="CAIRN_RELAY_IDLE_SECONDS", gt=0)
     consumer_batch_size: int = Field(500, alias="CAIRN_CONSUMER_BATCH_SIZE", ge=1)
-    db_pool_size: int = Field(10, alias="CAIRN_DB_POOL_SIZE", ge=1)
+    db_pool_size: int = Field(20, alias="CAIRN_DB_POOL_SIZE", ge=1)
 
     @model_validator(mode="after")
     def _refuse_demo_secret_outside_local(self) -> ServiceSettings:
