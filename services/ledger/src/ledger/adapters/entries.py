@@ -10,11 +10,11 @@ from operator import attrgetter
 from typing import Any, Literal
 
 import asyncpg
-from sqlalchemy import func, insert, select, text, update
+from sqlalchemy import select, text
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from ledger.adapters.tables import catalogue_replica, entries, learners
+from ledger.adapters.tables import catalogue_replica, entries
 
 # Advisory-lock key space of the ledger's per-learner buckets (two-int4 form, which
 # never collides with the single-bigint keys other services take on a shared database).
@@ -134,22 +134,6 @@ async def achievement_events(conn: AsyncConnection, achievement_id: str) -> list
         select(entries.c.learner_id, entries.c.ledger_seq, entries.c.event)
         .where(entries.c.achievement_id == achievement_id).order_by(entries.c.ledger_seq))
     return list(rows)
-
-
-async def get_learner(conn: AsyncConnection, learner_id: str) -> Any | None:
-    return (await conn.execute(select(learners).where(learners.c.learner_id == learner_id))
-            ).first()
-
-
-async def save_learner(conn: AsyncConnection, learner_id: str, home_member: str,
-                       associate: bool, revision: int) -> None:
-    values = {"home_member": home_member, "associate": associate, "revision": revision,
-              "updated_at": func.now()}
-    if revision == 1:
-        await conn.execute(insert(learners).values(learner_id=learner_id, **values))
-    else:
-        await conn.execute(update(learners).where(learners.c.learner_id == learner_id)
-                           .values(**values))
 
 
 # The learner's registration (R-MB-2) and their home member's framework (catalogue
