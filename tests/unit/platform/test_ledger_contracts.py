@@ -9,7 +9,13 @@ from ledger.domain.achievements import Recorded, Revoked
 from ledger.domain.entry_events import EVENT_TYPES as LEDGER_TYPES
 from ledger.domain.entry_events import entry_event
 from ledger.domain.results import CourseRef, Grade, ResultSubmission
-from shared.contracts.events import EVENT_TYPES, AchievementRecordedV1, AchievementRevokedV1
+from shared.contracts import decode_event, encode_event, new_event, payload_of
+from shared.contracts.events import (
+    EVENT_TYPES,
+    AchievementRecordedV1,
+    AchievementRevokedV1,
+    LearnerRegisteredV1,
+)
 from shared.domain.credit import Credit, CreditScheme
 from shared.domain.levels import Framework, Level
 from shared.domain.subjects import SubjectShare
@@ -34,3 +40,14 @@ def test_a_stored_recorded_entry_reads_as_its_contract() -> None:
         Revoked(2, "uni-north:2026-000123", "uni-north", "awarded in error"),
         learner_id="L-1", recorded_at=at))
     assert revoked.reason == "awarded in error"
+
+
+def test_the_learner_registered_event_is_a_ledger_contract() -> None:
+    event = new_event(LearnerRegisteredV1(learner_id="L-1", home_member="uni-north",
+                                          associate=True, revision=2), subject="L-1")
+    assert EVENT_TYPES[event.type] is LearnerRegisteredV1
+    assert (event.type, LearnerRegisteredV1.topic) == ("cairn.ledger.learner.registered.v1",
+                                                       "ledger.events")
+    again = payload_of(decode_event(encode_event(event)))
+    assert again == LearnerRegisteredV1(learner_id="L-1", home_member="uni-north",
+                                        associate=True, revision=2)

@@ -146,11 +146,23 @@ class AwardConferredV1(_LedgerEntryV1):
     supersedes: list[str] = []
 
 
+class LearnerRegisteredV1(EventPayload):
+    """R-MB-2: a learner's registration was created or changed (`revision` grows by one on
+    each change). Not a chained entry: written through the ledger's outbox table."""
+
+    event_type: ClassVar[str] = "cairn.ledger.learner.registered.v1"
+    topic: ClassVar[str] = "ledger.events"
+    learner_id: str
+    home_member: str
+    associate: bool
+    revision: int
+
+
 EVENT_TYPES: dict[str, type[EventPayload]] = {
     cls.event_type: cls
     for cls in (InstitutionRegisteredV1, CourseVersionPublishedV1, EquivalencePublishedV1,
                 AchievementRecordedV1, AchievementCorrectedV1, AchievementRevokedV1,
-                AwardConferredV1)
+                AwardConferredV1, LearnerRegisteredV1)
 }
 
 

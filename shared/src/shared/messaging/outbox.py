@@ -20,3 +20,18 @@ async def append_to_outbox(conn: AsyncConnection, outbox: Table, topic: str, key
          "payload": encode_event(e)}
         for e in events
     ])
+
+
+async def append_keyed_to_outbox(conn: AsyncConnection, outbox: Table, topic: str,
+                                 keyed: Sequence[tuple[str, CloudEvent]]) -> None:
+    """Events each with its own key, in one statement over unnest(arrays) whatever their
+    number (a bulk use case writes thousands); inside the caller's transaction."""
+    if not keyed:
+        return
+    table = conn.dialect.identifier_preparer.format_table(outbox)
+    await conn.exec_driver_sql(
+        f"INSERT INTO {table} (event_id, event_type, topic, key, payload)"
+        " SELECT i, t, $1, k, p FROM unnest($2::text[], $3::text[], $4::text[], $5::bytea[])"
+        " AS u(i, t, k, p)",
+        (topic, [e.id for _, e in keyed], [e.type for _, e in keyed], [k for k, _ in keyed],
+         [encode_event(e) for _, e in keyed]))

@@ -10,11 +10,11 @@ from operator import attrgetter
 from typing import Any, Literal
 
 import asyncpg
-from sqlalchemy import func, insert, select, update
+from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from ledger.adapters.tables import catalogue_replica, entries, learners
+from ledger.adapters.tables import catalogue_replica, entries
 
 # Advisory-lock key space of the ledger's per-learner buckets (two-int4 form, which
 # never collides with the single-bigint keys other services take on a shared database).
@@ -136,20 +136,6 @@ async def achievement_events(conn: AsyncConnection, achievement_id: str) -> list
     return list(rows)
 
 
-async def get_learner(conn: AsyncConnection, learner_id: str) -> Any | None:
-    return (await conn.execute(select(learners).where(learners.c.learner_id == learner_id))
-            ).first()
-
-
-async def save_learner(conn: AsyncConnection, learner_id: str, home_member: str,
-                       associate: bool, revision: int) -> None:
-    values = {"home_member": home_member, "associate": associate, "revision": revision,
-              "updated_at": func.now()}
-    if revision == 1:
-        await conn.execute(insert(learners).values(learner_id=learner_id, **values))
-    else:
-        await conn.execute(update(learners).where(learners.c.learner_id == learner_id)
-                           .values(**values))
 
 
 async def member_framework(conn: AsyncConnection, institution_id: str) -> str | None:

@@ -7,13 +7,18 @@ from typing import Annotated
 
 from fastapi import APIRouter, Path, Request, Response
 
+from ledger.domain.registration import Outcome
 from ledger.domain.statement import statement_json
 from ledger.entrypoints.http.results import AID
 from ledger.entrypoints.http.schemas import (
+    LEARNER_SCHEMA,
     LearnerIn,
     LearnerOut,
     achievement_json,
+    batch_items,
+    json_body,
     json_response,
+    registrations_json,
     verification_json,
 )
 from ledger.service_layer import learners, queries, statements
@@ -39,8 +44,37 @@ async def put_learner(lid: LID, body: LearnerIn, caller: Caller, request: Reques
     done = await learners.register_learner(
         _engine(request), lid, body.home_member, body.associate,
         acting_institution=None if caller.is_admin else caller.subject)
-    response.status_code = 201 if done.outcome == "created" else 200
-    return LearnerOut(**done.__dict__)
+    response.status_code = 201 if done.outcome is Outcome.CREATED else 200
+    return LearnerOut(learner_id=lid, home_member=body.home_member, associate=body.associate,
+                      revision=done.revision, outcome=done.outcome.value)
+
+
+@router.post("/learners/batch",
+             summary=f"Register up to {learners.MAX_BATCH:,} learners, per-item outcome (R-MB-2)",
+             description="Per item: `created`, `updated`, `unchanged` or `rejected` (with "
+                         "`errors` naming each field). The good items are written in one "
+                         "transaction; a retry answers `unchanged`. A learner named twice: "
+                         "the same values again are `unchanged`, other values `rejected`. "
+                         "403 for the whole request, nothing written, if an institution "
+                         "names another home member or changes another member's learner.",
+             openapi_extra={"requestBody": {"required": True, "content": {"application/json": {
+                 "schema": {"type": "object", "required": ["learners"],
+                            "additionalProperties": False, "properties": {"learners": {
+                                "type": "array", "minItems": 1, "maxItems": learners.MAX_BATCH,
+                                "items": LEARNER_SCHEMA}}}}}}},
+             responses={200: {"description": "`counts` by outcome and `learners`, one per "
+                                             "item in order"},
+                        400: {"description": "Malformed JSON; nothing written"},
+                        415: {"description": "Not application/json; nothing written"},
+                        422: {"description": "Not a batch body (each field named); nothing "
+                                             "written"}})
+async def post_learners_batch(caller: Caller, request: Request) -> Response:
+    require_role(caller, "admin", "institution")
+    items = batch_items(await json_body(request), "learners", learners.MAX_BATCH,
+                        "registrations")
+    outcomes = await learners.register_learners(
+        _engine(request), items, acting_institution=None if caller.is_admin else caller.subject)
+    return json_response(registrations_json(outcomes))
 
 
 @lean(router, "GET", "/learners/{lid}/statement", summary="Consolidated statement",

@@ -13,6 +13,7 @@ from ledger.domain.idempotency import result_conflict
 from ledger.entrypoints.http.schemas import (
     RESULT_SCHEMA,
     RevocationIn,
+    batch_items,
     batch_json,
     invalid,
     json_body,
@@ -79,18 +80,7 @@ async def post_batch(caller: Caller, request: Request) -> Response:
     """Per item: created, duplicate (recorded before: the first answer), conflict,
     rejected (with errors). Good items are committed exactly once, also on a retry."""
     require_role(caller, "institution")
-    body = await json_body(request)
-    if not isinstance(body, Mapping):
-        raise invalid([{"field": "body", "reason": "object_required",
-                        "message": 'the body is {"results": [...]}'}])
-    extra = sorted(set(body) - {"results"})
-    results = body.get("results")
-    if extra:
-        raise invalid([{"field": k, "reason": "unknown_field",
-                        "message": f"{k} is not a field of a batch"} for k in extra])
-    if not isinstance(results, list) or not 1 <= len(results) <= MAX_BATCH:
-        raise invalid([{"field": "results", "reason": "batch_size",
-                        "message": f"results must be a list of 1 to {MAX_BATCH:,} results"}])
+    results = batch_items(await json_body(request), "results", MAX_BATCH, "results")
     outcomes = await recording.record_results(_engine(request), caller.subject, results,
                                               today=latest_today())
     return json_response(batch_json(outcomes))

@@ -4,6 +4,7 @@ cheap; responses are plain dicts."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 import orjson
@@ -12,7 +13,9 @@ from pydantic import BaseModel, Field
 
 from ledger.domain.achievements import AchievementState
 from ledger.domain.chain import Verification
+from ledger.domain.registration import Outcome as RegistrationResult
 from ledger.domain.results import submission_json
+from ledger.service_layer.learners import ItemOutcome as RegistrationOutcome
 from ledger.service_layer.recording import ItemOutcome, Outcome
 from shared.contracts.values import Wire
 from shared.errors import Problem
@@ -47,9 +50,52 @@ def invalid(errors: list[dict[str, Any]], code: str = "validation_failed") -> Pr
                    errors=errors)
 
 
+def batch_items(body: Any, key: str, limit: int, noun: str) -> list[Any]:
+    """The items of a batch body `{key: [1 to limit items]}`; anything else is a 422
+    naming the field, before anything is read or written."""
+    if not isinstance(body, Mapping):
+        raise invalid([{"field": "body", "reason": "object_required",
+                        "message": f'the body is {{"{key}": [...]}}'}])
+    extra = sorted(set(body) - {key})
+    items = body.get(key)
+    if extra:
+        raise invalid([{"field": k, "reason": "unknown_field",
+                        "message": f"{k} is not a field of a batch"} for k in extra])
+    if not isinstance(items, list) or not 1 <= len(items) <= limit:
+        raise invalid([{"field": key, "reason": "batch_size",
+                        "message": f"{key} must be a list of 1 to {limit:,} {noun}"}])
+    return items
+
+
 class LearnerIn(Wire):
     home_member: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
     associate: bool = False
+
+
+LEARNER_SCHEMA = {"type": "object", "description": "A learner's registration (R-MB-2)",
+                  "required": ["learner_id", "home_member"], "additionalProperties": False,
+                  "properties": {
+                      "learner_id": {"type": "string",
+                                     "pattern": r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$"},
+                      "home_member": {"type": "string",
+                                      "pattern": r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$"},
+                      "associate": {"type": "boolean", "default": False}}}
+
+
+def registrations_json(items: list[RegistrationOutcome]) -> dict[str, Any]:
+    counts = {o.value: 0 for o in RegistrationResult}
+    out = []
+    for item in items:
+        counts[item.outcome.value] += 1
+        body: dict[str, Any] = {"index": item.index, "learner_id": item.learner_id,
+                                "outcome": item.outcome.value}
+        if item.errors:
+            body["errors"] = item.errors
+        else:
+            body |= {"home_member": item.home_member, "associate": item.associate,
+                     "revision": item.revision}
+        out.append(body)
+    return {"counts": counts, "learners": out}
 
 
 class LearnerOut(BaseModel):
