@@ -121,32 +121,35 @@ async def record_results(engine: AsyncEngine, caller_institution: str, items: Se
         else:
             outcomes[index] = ready
     if prepared:
-        for outcome in await _record_retrying(engine, caller_institution, prepared, method):
+        for outcome in await _record_retrying(engine, prepared, method):
             outcomes[outcome.index] = outcome
     return outcomes  # type: ignore[return-value]
 
 
-async def _record_retrying(engine: AsyncEngine, institution: str, prepared: list[_Prepared],
+async def _record_retrying(engine: AsyncEngine, prepared: list[_Prepared],
                            method: InsertMethod = "auto") -> list[ItemOutcome]:
     for attempt in (1, 2):
         try:
-            return await _record(engine, institution, prepared, method)
+            return await _record(engine, prepared, method)
         except Exception as error:  # a concurrent identical submission: decide again
             if attempt == 2 or not repo.is_unique_violation(error):
                 raise
     raise AssertionError("unreachable")
 
 
+_Waiting = tuple[_Prepared, "asyncio.Future[ItemOutcome]"]
+
+
 class SingleResults:
     """Group commit for single results (`POST /v1/results`): each request is parsed and
-    checked on its own, then waits to be written in the next transaction of its
-    institution, together with every other single result of that institution that
-    arrived while the previous transaction was in flight. A result's outcome is exactly
-    what it would have been alone (the batch rules decide each item: a result sent
-    twice in one transaction is `duplicate` the second time, R-LG-2), it is answered
-    only once committed, and an idle institution's result is written at once: there is
-    no timer. At 32 in flight this writes ~10 results per transaction instead of one,
-    the round trips and the commit shared.
+    checked on its own (tenancy included), then waits to be written in the process's
+    next transaction, together with every other single result that arrived while the
+    previous transaction was in flight, whichever member sent it. A result's outcome is
+    exactly what it would have been alone (the batch rules decide each item: a result
+    sent twice in one transaction is `duplicate` the second time, R-LG-2), it is
+    answered only once committed, and on an idle process a result is written at once:
+    there is no timer. At 16 requests in flight per process, this writes ~10 results per
+    transaction instead of one, the round trips and the commit shared.
 
     If a shared transaction fails for any reason but a concurrent writer, each of its
     results is tried again alone, so one result the database refuses fails only its
@@ -154,9 +157,8 @@ class SingleResults:
 
     def __init__(self, engine: AsyncEngine) -> None:
         self._engine = engine
-        self._waiting: dict[str, list[tuple[_Prepared, asyncio.Future[ItemOutcome]]]] = {}
-        self._writing: set[str] = set()
-        self._tasks: set[asyncio.Task] = set()
+        self._waiting: list[_Waiting] = []
+        self._writer: asyncio.Task | None = None
 
     async def record(self, institution: str, item: Any, *, today: date) -> ItemOutcome:
         check_tenancy(institution, [item])
@@ -164,32 +166,29 @@ class SingleResults:
         if isinstance(ready, ItemOutcome):
             return ready
         done: asyncio.Future[ItemOutcome] = asyncio.get_running_loop().create_future()
-        self._waiting.setdefault(institution, []).append((ready, done))
-        if institution not in self._writing:
-            self._writing.add(institution)
-            task = asyncio.create_task(self._write(institution))
-            self._tasks.add(task)  # a strong reference until it ends
-            task.add_done_callback(self._tasks.discard)
+        self._waiting.append((ready, done))
+        if self._writer is None:
+            self._writer = asyncio.create_task(self._write())
         return await asyncio.shield(done)  # a client gone does not cancel the others
 
-    async def _write(self, institution: str) -> None:
+    async def _write(self) -> None:
         try:
-            while group := self._waiting.pop(institution, None):
-                await self._commit(institution, group)
+            while self._waiting:
+                group, self._waiting = self._waiting, []
+                await self._commit(group)
         finally:
-            self._writing.discard(institution)
+            self._writer = None
 
-    async def _commit(self, institution: str,
-                      group: list[tuple[_Prepared, asyncio.Future[ItemOutcome]]]) -> None:
+    async def _commit(self, group: list[_Waiting]) -> None:
         together = [replace(p, index=i) for i, (p, _) in enumerate(group)]
         try:
-            outcomes = await _record_retrying(self._engine, institution, together)
+            outcomes = await _record_retrying(self._engine, together)
         except Exception as error:
             if len(group) == 1:
                 _settle(group[0][1], error=error)
                 return
             for one in group:  # find the one the database refuses: each alone
-                await self._commit(institution, [one])
+                await self._commit([one])
             return
         for (_, done), outcome in zip(group, outcomes, strict=True):
             _settle(done, replace(outcome, index=0))
@@ -217,23 +216,23 @@ class _Plan:
     outcomes: list[ItemOutcome]
 
 
-def _plan(institution: str, prepared: list[_Prepared], decisions: list[Decision],
-          stored: Mapping[str, Any], heads: dict[str, tuple[int, str]],
+def _plan(prepared: list[_Prepared], decisions: list[Decision],
+          stored: Mapping[tuple[str, str], Any], heads: dict[str, tuple[int, str]],
           recorded_at: datetime) -> _Plan:
     writer = ChainWriter(heads, recorded_at)
-    first_time = {rid: (row.achievement_id, row.ledger_seq, row.learner_id)
-                  for rid, row in stored.items()}
+    first_time = {key: (row.achievement_id, row.ledger_seq, row.learner_id)
+                  for key, row in stored.items()}
     out: list[ItemOutcome] = []
     for p, decision in zip(prepared, decisions, strict=True):
-        sub, rid = p.sub, p.sub.result_id
+        sub, rid, institution = p.sub, p.sub.result_id, p.sub.institution_id
         if decision is Decision.NEW:
             aid, seq = achievement_id_for(institution, rid), writer.next_seq(sub.learner_id)
             writer.add(sub.learner_id, Recorded(seq, aid, sub), result_id=rid,
                        fingerprint=p.fingerprint, result_json=p.body)
-            first_time[rid] = (aid, seq, sub.learner_id)
+            first_time[institution, rid] = (aid, seq, sub.learner_id)
             out.append(ItemOutcome(p.index, rid, Outcome.CREATED, aid, seq, sub.learner_id))
         elif decision is Decision.SAME:  # R-LG-2: answer as the first time
-            aid, seq, lid = first_time[rid]
+            aid, seq, lid = first_time[institution, rid]
             out.append(ItemOutcome(p.index, rid, Outcome.DUPLICATE, aid, seq, lid))
         else:
             out.append(ItemOutcome(p.index, rid, Outcome.CONFLICT, errors=[{
@@ -246,30 +245,37 @@ def _plan(institution: str, prepared: list[_Prepared], decisions: list[Decision]
 _PLAN_BEFORE_LOCKING = 64  # new entries from which the chain is computed before locking
 
 
-async def _record(engine: AsyncEngine, institution: str, prepared: list[_Prepared],
+async def _record(engine: AsyncEngine, prepared: list[_Prepared],
                   method: InsertMethod) -> list[ItemOutcome]:
-    """One transaction. For a big batch the chain is computed first on the heads read
-    without locks, then, under the learners' locks, the heads are read again: the plan
-    stands if no other writer moved them meanwhile (the usual case), else it is made
-    again. So the locks are held for the heads' read and the append, not for the
-    hashing. A few results (a single POST) lock first and read the heads once."""
-    async with engine.begin() as conn:
-        stored = await repo.recorded_results(conn, institution,
-                                             list({p.sub.result_id for p in prepared}))
-        decisions = decide_batch(
-            {(institution, rid): row.fingerprint for rid, row in stored.items()},
-            [((institution, p.sub.result_id), p.fingerprint) for p in prepared])
-        new_learners = sorted({p.sub.learner_id for p, d in zip(prepared, decisions, strict=True)
-                               if d is Decision.NEW})
-        recorded_at = datetime.now(UTC)
-        early = len(prepared) >= _PLAN_BEFORE_LOCKING
-        plan = _plan(institution, prepared, decisions, stored,
-                     await repo.chain_heads(conn, new_learners) if new_learners and early
-                     else {}, recorded_at)
-        if new_learners:
-            await repo.lock_learners(conn, new_learners)  # before any write
-            heads = await repo.chain_heads(conn, new_learners)
-            if heads != plan.heads:  # another writer appended to one of these chains
-                plan = _plan(institution, prepared, decisions, stored, heads, recorded_at)
-        await repo.append_entries(conn, plan.rows, method=method)
+    """One transaction, on the driver connection (asyncpg's own transaction: every
+    statement of it is plain driver SQL). Items may be of several institutions (the
+    group commit); each was checked against its caller's (check_tenancy).
+
+    For a big batch the chain is computed first on the heads read without locks, then,
+    under the learners' locks, the heads are read again: the plan stands if no other
+    writer moved them meanwhile (the usual case), else it is made again. So the locks
+    are held for the heads' read and the append, not for the hashing. A few results
+    (single POSTs) lock first and read the heads once."""
+    keys = [(p.sub.institution_id, p.sub.result_id) for p in prepared]
+    async with engine.connect() as conn:
+        db = await repo.driver(conn)
+        async with db.transaction():
+            stored = await repo.recorded_results(db, list(dict.fromkeys(keys)))
+            decisions = decide_batch({key: row.fingerprint for key, row in stored.items()},
+                                     [(key, p.fingerprint) for key, p in zip(keys, prepared,
+                                                                             strict=True)])
+            new_learners = sorted({p.sub.learner_id for p, d in zip(prepared, decisions,
+                                                                    strict=True)
+                                   if d is Decision.NEW})
+            recorded_at = datetime.now(UTC)
+            early = len(prepared) >= _PLAN_BEFORE_LOCKING
+            plan = _plan(prepared, decisions, stored,
+                         await repo.chain_heads(db, new_learners) if new_learners and early
+                         else {}, recorded_at)
+            if new_learners:
+                await repo.lock_learners(db, new_learners)  # before any write
+                heads = await repo.chain_heads(db, new_learners)
+                if heads != plan.heads:  # another writer appended to one of these chains
+                    plan = _plan(prepared, decisions, stored, heads, recorded_at)
+            await repo.append_entries(db, plan.rows, method=method)
     return plan.outcomes
