@@ -148,17 +148,21 @@ class SingleResults:
     exactly what it would have been alone (the batch rules decide each item: a result
     sent twice in one transaction is `duplicate` the second time, R-LG-2), it is
     answered only once committed, and on an idle process a result is written at once:
-    there is no timer. At 16 requests in flight per process, this writes ~10 results per
-    transaction instead of one, the round trips and the commit shared.
+    there is no timer. Up to WRITERS transactions are in flight per process, so that a
+    commit's wait for the disk does not stop the next group from being written. At 16
+    requests in flight per process this writes several results per transaction instead
+    of one, the round trips and the commit shared.
 
     If a shared transaction fails for any reason but a concurrent writer, each of its
     results is tried again alone, so one result the database refuses fails only its
     own request."""
 
+    WRITERS = 3
+
     def __init__(self, engine: AsyncEngine) -> None:
         self._engine = engine
         self._waiting: list[_Waiting] = []
-        self._writer: asyncio.Task | None = None
+        self._writers: set[asyncio.Task] = set()
 
     async def record(self, institution: str, item: Any, *, today: date) -> ItemOutcome:
         check_tenancy(institution, [item])
@@ -167,17 +171,16 @@ class SingleResults:
             return ready
         done: asyncio.Future[ItemOutcome] = asyncio.get_running_loop().create_future()
         self._waiting.append((ready, done))
-        if self._writer is None:
-            self._writer = asyncio.create_task(self._write())
+        if len(self._writers) < self.WRITERS:
+            writer = asyncio.create_task(self._write())
+            self._writers.add(writer)
+            writer.add_done_callback(self._writers.discard)
         return await asyncio.shield(done)  # a client gone does not cancel the others
 
     async def _write(self) -> None:
-        try:
-            while self._waiting:
-                group, self._waiting = self._waiting, []
-                await self._commit(group)
-        finally:
-            self._writer = None
+        while self._waiting:
+            group, self._waiting = self._waiting, []
+            await self._commit(group)
 
     async def _commit(self, group: list[_Waiting]) -> None:
         together = [replace(p, index=i) for i, (p, _) in enumerate(group)]
