@@ -32,6 +32,7 @@ from shared.runtime import (
     ensure_topics,
     make_bus,
     tune_gc,
+    tune_malloc,
 )
 from shared.settings import ServiceSettings
 
@@ -70,6 +71,8 @@ def service_main(definition: ServiceDefinition, settings_factory: Callable[[], S
     elif args.command == "topics":
         asyncio.run(ensure_topics(make_bus(settings), settings))
     else:
+        if args.command == "relay":
+            tune_malloc()
         asyncio.run(_run_workers(definition, settings, args.command, args.projection))
 
 

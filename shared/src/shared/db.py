@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import orjson
-from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
 from shared.settings import ServiceSettings
 
@@ -31,3 +33,14 @@ def create_engine(settings: ServiceSettings) -> AsyncEngine:
         connect_args={"server_settings": {"application_name": f"cairn-{settings.service_name}",
                                           "timezone": "UTC"}},
     )
+
+
+async def asyncpg_connection(conn: AsyncConnection) -> Any:
+    """The asyncpg connection under an SQLAlchemy one, for the relays' hot paths (plain
+    tuples, no statement compilation). Used outside any SQLAlchemy transaction, each
+    statement commits on its own."""
+    raw = await conn.get_raw_connection()
+    driver = raw.driver_connection
+    if not hasattr(driver, "fetchval"):
+        raise TypeError(f"the relays need the asyncpg driver, not {type(driver)}")
+    return driver

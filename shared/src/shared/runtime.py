@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import ctypes
 import gc
 from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass, field
@@ -137,6 +138,22 @@ def tune_gc() -> None:
     scanned again) and young collections every 50,000 allocations."""
     gc.freeze()
     gc.set_threshold(50_000, 20, 20)
+
+
+def tune_malloc() -> None:
+    """For a relay process. Each batch's multi-megabyte buffers (rows read, Kafka record
+    batches, the produce request) are freed at its end; glibc gives such memory back to
+    the kernel (mmap above its threshold, heap trimming), and the next batch faults every
+    page in again. Measured on the ledger's relay: ~0.45 page faults and ~1 µs of CPU per
+    event, none once glibc keeps the memory (32 MiB mmap threshold, its maximum; trim
+    above 256 MiB). Nothing happens without glibc."""
+    try:
+        mallopt = ctypes.CDLL(None).mallopt
+    except (OSError, AttributeError):
+        return
+    m_trim_threshold, m_mmap_threshold = -1, -3  # glibc's <malloc.h>
+    mallopt(m_mmap_threshold, 32 << 20)
+    mallopt(m_trim_threshold, 256 << 20)
 
 
 def make_bus(settings: ServiceSettings) -> Bus:

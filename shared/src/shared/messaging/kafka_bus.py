@@ -64,9 +64,9 @@ class KafkaPublisher:
             max_request_size=8 << 20,
             request_timeout_ms=30_000,
         )
-        # key -> partition, as the producer's partitioner decides (murmur2 like the Java
-        # client): computed once per key and partition count, not once per record.
-        self._partition_cache: dict[tuple[int, bytes], int] = {}
+        # partition count -> key -> partition, as the producer's partitioner decides
+        # (murmur2 like the Java client): computed once per key and count, not per record.
+        self._partition_cache: dict[int, dict[bytes, int]] = {}
 
     async def start(self) -> None:
         await self._producer.start()
@@ -81,32 +81,32 @@ class KafkaPublisher:
         # when the broker acknowledged every batch (acks=all); raise otherwise.
         if not records:
             return
-        by_partition: dict[tuple[str, int], list[OutgoingRecord]] = {}
-        partitions_of: dict[str, list[int]] = {}
-        cache = self._partition_cache
-        for record in records:
-            topic = record.topic
-            partitions = partitions_of.get(topic)
-            if partitions is None:
-                partitions = partitions_of[topic] = sorted(
-                    await self._producer.partitions_for(topic))
-            count = len(partitions)
-            partition = cache.get((count, record.key))
+        # topic -> (its partitions, key -> partition, partition -> its records)
+        topics: dict[str, tuple[list[int], dict[bytes, int], dict[int, list]]] = {}
+        last_topic, state = None, None
+        for record in records:  # the relays' hot loop: as little as possible per record
+            topic, key = record.topic, record.key
+            if topic != last_topic:
+                state = topics.get(topic)
+                if state is None:
+                    state = topics[topic] = await self._topic_state(topic)
+                last_topic = topic
+            partitions, cache, groups = state  # type: ignore[misc]
+            partition = cache.get(key)
             if partition is None:
-                partition = self._partition(record.key, partitions)
-                if record.key is not None:  # no key: the partitioner picks one each time
-                    cache[(count, record.key)] = partition
-            group = by_partition.get((topic, partition))
+                partition = self._partition(key, partitions)
+                if key is not None:  # no key: the partitioner picks one each time
+                    cache[key] = partition
+            group = groups.get(partition)
             if group is None:
-                by_partition[(topic, partition)] = [record]
+                groups[partition] = [record]
             else:
                 group.append(record)
-        if len(cache) > 1_000_000:  # bounded memory: keys come back, they are re-hashed
-            cache.clear()
         # One task per partition: each queues its batches in order while the others fill
         # theirs, so one produce request carries a batch for every partition.
         tasks = [asyncio.ensure_future(self._send_partition(topic, partition, group))
-                 for (topic, partition), group in by_partition.items()]
+                 for topic, (_, _, groups) in topics.items()
+                 for partition, group in groups.items()]
         try:
             acks = await asyncio.gather(*tasks)
         except BaseException:
@@ -116,6 +116,13 @@ class KafkaPublisher:
             raise
         await asyncio.gather(*(ack for futures in acks for ack in futures))
 
+    async def _topic_state(self, topic: str) -> tuple[list[int], dict[bytes, int], dict]:
+        partitions = sorted(await self._producer.partitions_for(topic))
+        cache = self._partition_cache.get(len(partitions))
+        if cache is None or len(cache) > 1_000_000:  # bounded memory: keys are re-hashed
+            cache = self._partition_cache[len(partitions)] = {}
+        return partitions, cache, {}
+
     def _partition(self, key: bytes | None, partitions: list[int]) -> int:
         return self._producer._partitioner(key, partitions, partitions)
 
@@ -123,18 +130,20 @@ class KafkaPublisher:
                               records: list[OutgoingRecord]) -> list[asyncio.Future]:
         producer = self._producer
         futures = []
-        header_lists: dict[tuple, list] = {}  # the builder wants a list; records share one
+        # The builder wants a list; the records of a source share one headers tuple.
+        last_headers: tuple | None = None
+        headers: list = []
         batch = producer.create_batch()
-        for record in records:
-            headers = header_lists.get(record.headers)
-            if headers is None:
-                headers = header_lists[record.headers] = list(record.headers)
-            if batch.append(key=record.key, value=record.value, timestamp=None,
-                            headers=headers) is None:  # full (never on the first record)
+        append = batch.append
+        for _, key, value, record_headers in records:
+            if record_headers is not last_headers:
+                last_headers, headers = record_headers, list(record_headers)
+            if append(key=key, value=value, timestamp=None,
+                      headers=headers) is None:  # full (never on the first record)
                 futures.append(await self._send(batch, topic, partition))
                 batch = producer.create_batch()
-                batch.append(key=record.key, value=record.value, timestamp=None,
-                             headers=headers)
+                append = batch.append
+                append(key=key, value=value, timestamp=None, headers=headers)
         if batch.record_count():
             futures.append(await self._send(batch, topic, partition))
         return futures

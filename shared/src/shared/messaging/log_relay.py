@@ -10,7 +10,11 @@ commit in xid order and keep their order on the bus.
 
 As with the outbox relay, only the holder of an advisory lock publishes, and a crash
 between publishing and saving the watermark publishes those rows again (consumers
-deduplicate through their inbox)."""
+deduplicate through their inbox).
+
+Rows are read and the watermark saved with plain asyncpg statements, each committing on
+its own (the watermark is written only after the broker acknowledged the batch): the
+relay needs the asyncpg driver."""
 
 from __future__ import annotations
 
@@ -21,9 +25,9 @@ from dataclasses import dataclass
 from typing import Any
 
 import structlog
-from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from shared.db import asyncpg_connection
 from shared.messaging.bus import OutgoingRecord, Publisher
 from shared.messaging.leadership import leadership, sleep_unless
 from shared.metrics import OUTBOX_BACKLOG, OUTBOX_PUBLISHED
@@ -33,14 +37,15 @@ log = structlog.get_logger(__name__)
 
 @dataclass(frozen=True)
 class LogSource:
-    """What the relay reads: `select` returns rows with `xid` (as text), `seq` and whatever
-    `to_record` needs, for parameters `xid` (an int: asyncpg binds xid8 as one), `seq`,
-    `limit`."""
+    """What the relay reads: `select` (asyncpg SQL: $1 xid, an int as asyncpg binds xid8,
+    $2 seq, $3 limit) returns rows with columns `xid` and `seq` and whatever `to_records`
+    needs; `to_records` turns one batch of those rows (asyncpg Records) into bus records,
+    in the same order."""
 
     name: str  # the watermark's key in relay_positions
     schema: str
     select: str
-    to_record: Callable[[Any], OutgoingRecord]
+    to_records: Callable[[Sequence[Any]], list[OutgoingRecord]]
 
 
 class LogRelay:
@@ -54,9 +59,9 @@ class LogRelay:
         self._service, self._batch_size, self._idle = service, batch_size, idle_seconds
         self._lock_key = zlib.crc32(f"cairn-log-relay:{source.schema}.{source.name}".encode())
         positions = f'"{source.schema}".relay_positions'
-        self._sql_position = text(f"SELECT xid::text, seq FROM {positions} WHERE name = :n")
-        self._sql_save = text(
-            f"INSERT INTO {positions} (name, xid, seq) VALUES (:n, CAST(:x AS xid8), :s) "
+        self._sql_position = f"SELECT xid, seq FROM {positions} WHERE name = $1"
+        self._sql_save = (
+            f"INSERT INTO {positions} (name, xid, seq) VALUES ($1, $2::xid8, $3) "
             "ON CONFLICT (name) DO UPDATE SET xid = excluded.xid, seq = excluded.seq, "
             "updated_at = now()")
         self.published = 0
@@ -86,21 +91,18 @@ class LogRelay:
     async def publish_batch(self) -> int:
         """Publish the next rows after the watermark; return how many were sent."""
         async with self._engine.connect() as conn:
+            db = await asyncpg_connection(conn)
             if self._position is None:
-                row = (await conn.execute(self._sql_position, {"n": self._source.name})).first()
+                row = await db.fetchrow(self._sql_position, self._source.name)
                 self._position = (int(row[0]), row[1]) if row else (0, 0)
             xid, seq = self._position
-            rows = (await conn.execute(text(self._source.select),
-                                       {"xid": xid, "seq": seq, "limit": self._batch_size}
-                                       )).all()
+            rows = await db.fetch(self._source.select, xid, seq, self._batch_size)
             if not rows:
-                await conn.rollback()
                 return 0
-            await self._publisher.publish([self._source.to_record(r) for r in rows])
-            last = (int(rows[-1].xid), rows[-1].seq)
-            await conn.execute(self._sql_save, {"n": self._source.name, "x": last[0],
-                                                "s": last[1]})
-            await conn.commit()
+            await self._publisher.publish(self._source.to_records(rows))
+            # Saved only once the broker acknowledged every record (at-least-once).
+            last = (int(rows[-1]["xid"]), rows[-1]["seq"])
+            await db.execute(self._sql_save, self._source.name, *last)
         self._position = last
         self.published += len(rows)
         OUTBOX_PUBLISHED.labels(self._service).inc(len(rows))
@@ -110,9 +112,10 @@ class LogRelay:
 
 
 def after_watermark(table: str, columns: Sequence[str]) -> str:
-    """The standard `select` of a LogSource over `table` (which has xid8 `xid`, `seq`)."""
-    return (f"SELECT xid::text AS xid, seq, {', '.join(columns)} FROM {table} "
-            "WHERE (xid, seq) > (CAST(:xid AS xid8), :seq) "
+    """The standard `select` of a LogSource over `table` (which has xid8 `xid`, `seq`):
+    `columns` first, in order, then `xid` and `seq`."""
+    return (f"SELECT {', '.join(columns)}, xid, seq FROM {table} "
+            "WHERE (xid, seq) > ($1::xid8, $2) "
             "AND xid < pg_snapshot_xmin(pg_current_snapshot()) "
-            "ORDER BY xid, seq LIMIT :limit")
+            "ORDER BY xid, seq LIMIT $3")
 

@@ -27,6 +27,7 @@ from sqlalchemy import Table, func, select, text
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from shared.contracts.envelope import STRUCTURED_CONTENT_TYPE
+from shared.db import asyncpg_connection
 from shared.messaging.bus import OutgoingRecord, Publisher
 from shared.messaging.leadership import leadership, sleep_unless
 from shared.metrics import OUTBOX_BACKLOG, OUTBOX_PUBLISHED
@@ -91,7 +92,7 @@ class OutboxRelay:
         """Publish the oldest unpublished rows (one batch, no pipeline); return how many
         were sent."""
         async with self._engine.connect() as conn:
-            db = await _asyncpg(conn)
+            db = await asyncpg_connection(conn)
             rows = await db.fetch(self._sql_oldest, self._batch_size)
             if not rows:
                 return 0
@@ -103,7 +104,7 @@ class OutboxRelay:
         """Publish full batches back to back until a batch comes back short (or `stop`);
         return True if the last batch was full (more may be waiting)."""
         async with self._engine.connect() as read_conn, self._engine.connect() as mark_conn:
-            reader, marker = await _asyncpg(read_conn), await _asyncpg(mark_conn)
+            reader, marker = await asyncpg_connection(read_conn), await asyncpg_connection(mark_conn)
             rows = await reader.fetch(self._sql_oldest, self._batch_size)
             marking: asyncio.Task | None = None
             try:
@@ -206,14 +207,3 @@ def _records(rows: Sequence[Any]) -> list[OutgoingRecord]:
     """asyncpg records (id, topic, key, payload) as bus records."""
     return [OutgoingRecord(topic, key.encode(), payload, HEADERS)
             for _, topic, key, payload in rows]
-
-
-async def _asyncpg(conn: AsyncConnection) -> Any:
-    """The asyncpg connection under an SQLAlchemy one (used in autocommit: each
-    statement commits on its own)."""
-    raw = await conn.get_raw_connection()
-    driver = raw.driver_connection
-    if not hasattr(driver, "fetchval"):
-        raise TypeError(f"the outbox relay needs the asyncpg driver, not {type(driver)}")
-    return driver
-
