@@ -36,11 +36,12 @@ def create_engine(settings: ServiceSettings) -> AsyncEngine:
 
 
 async def asyncpg_connection(conn: AsyncConnection) -> Any:
-    """The asyncpg connection under an SQLAlchemy one, for the relays' hot paths (plain
-    tuples, no statement compilation). Used outside any SQLAlchemy transaction, each
-    statement commits on its own."""
+    """The asyncpg connection under an SQLAlchemy one, for hot paths (the relays, the
+    ledger's ingest and statement reads: plain tuples, no statement compilation). Used
+    outside any SQLAlchemy transaction, each statement commits on its own, unless the
+    caller opens the driver's own transaction."""
     raw = await conn.get_raw_connection()
     driver = raw.driver_connection
     if not hasattr(driver, "fetchval"):
-        raise TypeError(f"the relays need the asyncpg driver, not {type(driver)}")
+        raise TypeError(f"hot paths need the asyncpg driver, not {type(driver)}")
     return driver

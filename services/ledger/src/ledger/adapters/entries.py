@@ -15,6 +15,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from ledger.adapters.tables import catalogue_replica, entries
+from shared.db import asyncpg_connection
 
 # Advisory-lock key space of the ledger's per-learner buckets (two-int4 form, which
 # never collides with the single-bigint keys other services take on a shared database).
@@ -76,7 +77,7 @@ Db = AsyncConnection | asyncpg.Connection
 
 
 async def driver(conn: AsyncConnection) -> asyncpg.Connection:
-    return (await conn.get_raw_connection()).driver_connection
+    return await asyncpg_connection(conn)
 
 
 async def _fetch(db: Db, sql: str, *args: Any) -> Sequence[Any]:

@@ -13,13 +13,12 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from operator import attrgetter
-from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from shared.db import asyncpg_connection
 
-async def _driver(conn: AsyncConnection) -> Any:
-    return (await conn.get_raw_connection()).driver_connection
+_driver = asyncpg_connection
 
 
 _FROM_REGISTRATION = """
