@@ -76,10 +76,6 @@ _RECORDED = """
 Db = AsyncConnection | asyncpg.Connection
 
 
-async def driver(conn: AsyncConnection) -> asyncpg.Connection:
-    return await asyncpg_connection(conn)
-
-
 async def _fetch(db: Db, sql: str, *args: Any) -> Sequence[Any]:
     if isinstance(db, AsyncConnection):
         return list(await db.exec_driver_sql(sql, args))
@@ -129,7 +125,7 @@ async def append_entries(db: Db, new: Sequence[NewEntry], *,
     connection, after a statement through it (so that its transaction has begun)."""
     if not new:
         return
-    raw = await driver(db) if isinstance(db, AsyncConnection) else db
+    raw = await asyncpg_connection(db) if isinstance(db, AsyncConnection) else db
     if method == "copy" or (method == "auto" and len(new) >= COPY_FROM):
         await raw.copy_records_to_table("entries", schema_name="ledger", columns=_COLUMNS,
                                         records=[_row(e) for e in new])

@@ -18,9 +18,6 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from shared.db import asyncpg_connection
 
-_driver = asyncpg_connection
-
-
 _FROM_REGISTRATION = """
     LEFT JOIN ledger.learners AS l ON l.learner_id = {lid}
     LEFT JOIN ledger.catalogue_institutions AS m ON m.institution_id = l.home_member"""
@@ -45,14 +42,14 @@ _STALE = f"""
 async def fresh_statement(conn: AsyncConnection, learner_id: str, fmt: int
                           ) -> tuple[str, int] | None:
     """(body, ledger_seq) of the learner's stored statement if it is fresh, else None."""
-    row = await (await _driver(conn)).fetchrow(_FRESH, learner_id, fmt)
+    row = await (await asyncpg_connection(conn)).fetchrow(_FRESH, learner_id, fmt)
     return None if row is None else (row[0], row[1])
 
 
 async def stale_learners(conn: AsyncConnection, learner_ids: Sequence[str], fmt: int
                          ) -> list[str]:
     """Those of `learner_ids` whose stored statement is missing or not fresh."""
-    rows = await (await _driver(conn)).fetch(_STALE, list(learner_ids), fmt)
+    rows = await (await asyncpg_connection(conn)).fetch(_STALE, list(learner_ids), fmt)
     return [r[0] for r in rows]
 
 
@@ -82,7 +79,7 @@ async def statement_sources(conn: AsyncConnection, learner_ids: Sequence[str]
                             ) -> list[Sources]:
     """Each learner's events and registration, in one round trip. Within one statement,
     so one snapshot: the events and the registration are of the same moment."""
-    rows = await (await _driver(conn)).fetch(_SOURCES, list(learner_ids))
+    rows = await (await asyncpg_connection(conn)).fetch(_SOURCES, list(learner_ids))
     return [Sources(lid, list(zip(seqs, events, strict=True)), home, associate, revision,
                     framework)
             for lid, home, associate, revision, framework, seqs, events in rows]

@@ -37,6 +37,7 @@ from ledger.domain.results import (
     submission_json,
 )
 from ledger.service_layer.chaining import ChainWriter
+from shared.db import asyncpg_connection
 from shared.domain.errors import RuleViolation
 
 MAX_BATCH = 10_000
@@ -261,7 +262,7 @@ async def _record(engine: AsyncEngine, prepared: list[_Prepared],
     (single POSTs) lock first and read the heads once."""
     keys = [(p.sub.institution_id, p.sub.result_id) for p in prepared]
     async with engine.connect() as conn:
-        db = await repo.driver(conn)
+        db = await asyncpg_connection(conn)
         async with db.transaction():
             stored = await repo.recorded_results(db, list(dict.fromkeys(keys)))
             decisions = decide_batch({key: row.fingerprint for key, row in stored.items()},
