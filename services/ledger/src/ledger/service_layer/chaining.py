@@ -4,7 +4,7 @@ locks (adapters.entries.lock_learners) and has read the heads under them."""
 
 from __future__ import annotations
 
-import uuid
+import os
 from datetime import datetime
 
 from ledger.adapters.entries import NewEntry
@@ -42,8 +42,18 @@ class ChainWriter:
                        else None)
         row = NewEntry(learner_id, entry.ledger_seq, event["kind"],
                        getattr(entry, "achievement_id", None), institution, result_id,
-                       fingerprint, str(uuid.uuid4()), canonical.decode(), prev_hash, digest,
+                       fingerprint, random_uuid(), canonical.decode(), prev_hash, digest,
                        self.recorded_at)
         self._heads[learner_id] = (entry.ledger_seq, digest)
         self.rows.append(row)
         return row
+
+
+_VARIANT = {c: "89ab"[int(c, 16) & 3] for c in "0123456789abcdef"}
+
+
+def random_uuid() -> str:
+    """`str(uuid.uuid4())`, the same 122 random bits from os.urandom and the same text,
+    at a third of its cost (an event id per ingested result)."""
+    h = os.urandom(16).hex()
+    return f"{h[:8]}-{h[8:12]}-4{h[13:16]}-{_VARIANT[h[16]]}{h[17:20]}-{h[20:]}"

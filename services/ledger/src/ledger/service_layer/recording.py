@@ -72,6 +72,7 @@ class _Prepared:
     sub: ResultSubmission
     body: dict[str, Any]  # submission_json(sub): fingerprinted, then stored in the event
     fingerprint: str
+    key: tuple[str, str]  # R-LG-2: (institution_id, result_id)
 
 
 def violation_errors(error: RuleViolation) -> list[dict[str, Any]]:
@@ -102,7 +103,8 @@ def _prepare(index: int, item: Any, today: date) -> _Prepared | ItemOutcome:
                 raise RuleViolation("invalid_identifier", f"{name} must match {_ID.pattern}",
                                     field=name)
         body = submission_json(sub)
-        return _Prepared(index, sub, body, fingerprint_of_json(body))
+        return _Prepared(index, sub, body, fingerprint_of_json(body),
+                         (sub.institution_id, sub.result_id))
     except RuleViolation as error:
         return ItemOutcome(index, result_id, Outcome.REJECTED, errors=violation_errors(error))
 
@@ -260,7 +262,7 @@ async def _record(engine: AsyncEngine, prepared: list[_Prepared],
     writer moved them meanwhile (the usual case), else it is made again. So the locks
     are held for the heads' read and the append, not for the hashing. A few results
     (single POSTs) lock first and read the heads once."""
-    keys = [(p.sub.institution_id, p.sub.result_id) for p in prepared]
+    keys = [p.key for p in prepared]
     async with engine.connect() as conn:
         db = await asyncpg_connection(conn)
         async with db.transaction():
