@@ -156,8 +156,8 @@ async def until_consumed(stack: LedgerStack, group: str, topic: str, deadline: f
     await admin.start()
     await reader.start()
     try:
-        await reader.topics()  # fetches the cluster's metadata
-        partitions = [TopicPartition(topic, p) for p in reader.partitions_for_topic(topic) or ()]
+        [described] = await admin.describe_topics([topic])
+        partitions = [TopicPartition(topic, p["partition"]) for p in described["partitions"]]
         if not partitions:
             raise RuntimeError(f"no partitions of {topic}: was anything published?")
         while True:

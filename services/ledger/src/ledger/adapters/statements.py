@@ -13,6 +13,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from operator import attrgetter
+from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -39,10 +40,10 @@ _STALE = f"""
        OR s.framework IS DISTINCT FROM m.framework"""
 
 
-async def fresh_statement(conn: AsyncConnection, learner_id: str, fmt: int
-                          ) -> tuple[str, int] | None:
-    """(body, ledger_seq) of the learner's stored statement if it is fresh, else None."""
-    row = await (await asyncpg_connection(conn)).fetchrow(_FRESH, learner_id, fmt)
+async def fresh_statement(db: Any, learner_id: str, fmt: int) -> tuple[str, int] | None:
+    """(body, ledger_seq) of the learner's stored statement if it is fresh, else None.
+    `db`: an asyncpg connection (shared.db.pooled_driver_connection)."""
+    row = await db.fetchrow(_FRESH, learner_id, fmt)
     return None if row is None else (row[0], row[1])
 
 

@@ -31,6 +31,7 @@ from ledger.domain.statement import (
     issued_by,
     statement_json,
 )
+from shared.db import pooled_driver_connection
 from shared.domain.levels import Framework
 
 
@@ -61,10 +62,11 @@ def _worth_storing(rendered: Iterable[Rendered]) -> list[Rendered]:
 
 async def read_statement(engine: AsyncEngine, learner_id: str) -> tuple[str, int]:
     """The learner's whole statement as JSON, and the ledger_seq it reflects."""
+    async with pooled_driver_connection(engine) as db:  # the hot path: served as stored
+        fresh = await repo.fresh_statement(db, learner_id, STATEMENT_FORMAT)
+    if fresh is not None:
+        return fresh
     async with engine.connect() as conn:
-        fresh = await repo.fresh_statement(conn, learner_id, STATEMENT_FORMAT)
-        if fresh is not None:
-            return fresh
         [sources] = await repo.statement_sources(conn, [learner_id])
     rendered = render(sources)
     if stored := _worth_storing([rendered]):
