@@ -99,6 +99,32 @@ def install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
+        if (state := _sqlstate(exc)) in _DATABASE_OUT_OF_RESOURCES:
+            log.warning("http.database_out_of_resources", path=request.url.path,
+                        sqlstate=state, error=str(exc))
+            return problem_response(Problem(
+                503, "database_busy", "The database is out of room for this request now",
+                detail="Try again shortly; a batch of fewer learners needs less room.",
+                retry_after=5), request, {"Retry-After": "5"})
         log.error("http.unhandled_error", path=request.url.path, exc_info=exc)
         return problem_response(Problem(500, "internal_error", "Something went wrong on our side"),
                                 request)
+
+
+# PostgreSQL's class 53 (insufficient resources) errors that pass: "out of shared memory"
+# (53200; e.g. the lock table full, README: max_locks_per_transaction) and "too many
+# connections" (53300). The request did nothing (its transaction rolled back): 503.
+_DATABASE_OUT_OF_RESOURCES = {"53200", "53300"}
+
+
+def _sqlstate(exc: BaseException) -> str | None:
+    """The SQLSTATE of a database error, raised by asyncpg or wrapped by SQLAlchemy."""
+    seen: BaseException | None = exc
+    for _ in range(4):
+        if seen is None:
+            return None
+        state = getattr(seen, "sqlstate", None)
+        if isinstance(state, str):
+            return state
+        seen = getattr(seen, "orig", None) or seen.__cause__
+    return None

@@ -105,3 +105,24 @@ def test_the_token_cache_does_not_carry_over_to_another_secret() -> None:
     cache.principal(SECRET, token)
     with pytest.raises(Problem):
         cache.principal("t" * 40, token)
+
+
+class _LockTableFull(Exception):
+    sqlstate = "53200"  # what asyncpg raises when PostgreSQL's lock table is full
+
+
+@router.get("/crowded")
+async def crowded() -> Response:
+    try:
+        raise _LockTableFull("out of shared memory")
+    except _LockTableFull as error:  # as SQLAlchemy wraps a driver error
+        raise RuntimeError("wrapped") from error
+
+
+async def test_a_database_out_of_room_is_a_503_to_retry() -> None:
+    # Starlette sends the handler's answer, then re-raises for the server to log
+    transport = httpx.ASGITransport(app=app_with(router), raise_app_exceptions=False)
+    async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
+        answer = await client.get("/v1/crowded")
+    assert answer.status_code == 503 and answer.headers["retry-after"] == "5"
+    assert answer.json()["code"] == "database_busy"
