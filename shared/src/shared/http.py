@@ -3,8 +3,8 @@ request-latency metrics, JSON-only bodies, health, readiness and /metrics."""
 
 from __future__ import annotations
 
+import os
 import time
-import uuid
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -29,13 +29,15 @@ class EdgeMiddleware:
 
     def __init__(self, app: Any, service: str) -> None:
         self.app, self.service = app, service
+        self._latency: dict[tuple[str, str, str], Any] = {}  # labelled histogram children
 
     async def __call__(self, scope: dict, receive: Callable, send: Callable) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
         headers = dict(scope["headers"])
-        request_id = headers.get(b"x-request-id", b"").decode()[:64] or uuid.uuid4().hex
+        # a caller's id, or 128 random bits (uuid4().hex's form without its ~2 µs)
+        request_id = headers.get(b"x-request-id", b"").decode()[:64] or os.urandom(16).hex()
         rejection = _reject_body(scope, headers)
         status_holder = {"status": 500}
 
@@ -52,10 +54,12 @@ class EdgeMiddleware:
                 await problem_response(rejection)(scope, receive, send_wrapper)
             else:
                 await self.app(scope, receive, send_wrapper)
-        route = scope.get("route")
-        REQUEST_LATENCY.labels(self.service, scope["method"],
-                               getattr(route, "path", "unmatched"),
-                               str(status_holder["status"])).observe(time.perf_counter() - started)
+        key = (scope["method"], getattr(scope.get("route"), "path", "unmatched"),
+               str(status_holder["status"]))
+        histogram = self._latency.get(key)
+        if histogram is None:  # labels() looks the child up under a lock: once per key
+            histogram = self._latency[key] = REQUEST_LATENCY.labels(self.service, *key)
+        histogram.observe(time.perf_counter() - started)
 
 
 def _reject_body(scope: dict, headers: dict[bytes, bytes]) -> Problem | None:
