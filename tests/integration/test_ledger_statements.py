@@ -5,6 +5,8 @@ of reads, each stale learner once, and is idempotent (no inbox)."""
 
 from __future__ import annotations
 
+import asyncio
+
 import pytest
 from sqlalchemy import text
 
@@ -157,3 +159,22 @@ async def test_the_projection_renders_each_stale_learner_once_and_again_changes_
         await projection.reset(conn)
     assert await stored(engine, learners[1]) is None
     assert (await read(client, learners[1]))["ledger_seq"] == 2  # rendered on read
+
+
+async def test_statements_read_at_the_same_moment_each_get_their_own(api):
+    """Reads arriving together are fetched by one query (shared.coalesce): each still
+    gets its own learner's statement, and a learner without a stored one is rendered."""
+    app, client = api
+    iid = unique("uni")
+    me = auth("institution", iid)
+    lids = [unique("L") for _ in range(12)]
+    for n, lid in enumerate(lids):
+        for r in range(n % 3 + 1):
+            await client.post("/v1/results", json=result(iid, lid, f"{lid}-r{r}"), headers=me)
+    await asyncio.gather(*(read(client, lid) for lid in lids[:6]))  # these now stored
+    answers = await asyncio.gather(*(read(client, lid) for lid in lids * 2))
+    for lid, answer in zip(lids * 2, answers, strict=True):
+        n = lids.index(lid) % 3 + 1
+        assert answer["learner_id"] == lid and answer["ledger_seq"] == n
+        assert answer["totals"]["uk_credits"] == str(15 * n)
+    assert app.state.ctx.shared_objects["statement-reads"] is not None

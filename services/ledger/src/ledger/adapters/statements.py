@@ -22,12 +22,19 @@ from shared.db import asyncpg_connection
 _FROM_REGISTRATION = """
     LEFT JOIN ledger.learners AS l ON l.learner_id = {lid}
     LEFT JOIN ledger.catalogue_institutions AS m ON m.institution_id = l.home_member"""
-_FRESH = f"""
-    SELECT s.body, s.ledger_seq FROM ledger.statements AS s {_FROM_REGISTRATION.format(
-        lid="s.learner_id")}
-    WHERE s.learner_id = $1 AND s.format = $2
-      AND s.ledger_seq = coalesce((SELECT max(e.ledger_seq) FROM ledger.entries AS e
-                                   WHERE e.learner_id = $1), 0)
+# Several learners at once (shared.coalesce: the reads of one moment, one query), each
+# looked up by its primary keys (LIMIT 1 laterals: never planned as a join over a
+# whole table, whatever the number of learners asked for).
+_FRESH = """
+    SELECT k.lid, s.body, s.ledger_seq FROM unnest($1::text[]) AS k(lid)
+    CROSS JOIN LATERAL (SELECT body, ledger_seq, registration, framework
+                        FROM ledger.statements WHERE learner_id = k.lid AND format = $2
+                        LIMIT 1) AS s
+    LEFT JOIN LATERAL (SELECT home_member, revision FROM ledger.learners
+                       WHERE learner_id = k.lid LIMIT 1) AS l ON true
+    LEFT JOIN ledger.catalogue_institutions AS m ON m.institution_id = l.home_member
+    WHERE s.ledger_seq = coalesce((SELECT max(e.ledger_seq) FROM ledger.entries AS e
+                                   WHERE e.learner_id = k.lid), 0)
       AND s.registration = coalesce(l.revision, 0)
       AND s.framework IS NOT DISTINCT FROM m.framework"""
 _STALE = f"""
@@ -40,11 +47,12 @@ _STALE = f"""
        OR s.framework IS DISTINCT FROM m.framework"""
 
 
-async def fresh_statement(db: Any, learner_id: str, fmt: int) -> tuple[str, int] | None:
-    """(body, ledger_seq) of the learner's stored statement if it is fresh, else None.
-    `db`: an asyncpg connection (shared.db.pooled_driver_connection)."""
-    row = await db.fetchrow(_FRESH, learner_id, fmt)
-    return None if row is None else (row[0], row[1])
+async def fresh_statements(db: Any, learner_ids: Sequence[str], fmt: int
+                           ) -> dict[str, tuple[str, int]]:
+    """(body, ledger_seq) of each of these learners' stored statement that is fresh;
+    the others are absent. `db`: an asyncpg connection (shared.db.pooled_driver_connection)."""
+    rows = await db.fetch(_FRESH, list(learner_ids), fmt)
+    return {lid: (body, seq) for lid, body, seq in rows}
 
 
 async def stale_learners(conn: AsyncConnection, learner_ids: Sequence[str], fmt: int

@@ -31,6 +31,7 @@ from ledger.domain.statement import (
     issued_by,
     statement_json,
 )
+from shared.coalesce import Coalescer
 from shared.db import pooled_driver_connection
 from shared.domain.levels import Framework
 
@@ -60,10 +61,21 @@ def _worth_storing(rendered: Iterable[Rendered]) -> list[Rendered]:
     return [r for r in rendered if r.ledger_seq or r.registration]
 
 
-async def read_statement(engine: AsyncEngine, learner_id: str) -> tuple[str, int]:
-    """The learner's whole statement as JSON, and the ledger_seq it reflects."""
-    async with pooled_driver_connection(engine) as db:  # the hot path: served as stored
-        fresh = await repo.fresh_statement(db, learner_id, STATEMENT_FORMAT)
+async def fresh_statements(engine: AsyncEngine, learner_ids: Sequence[str]
+                           ) -> dict[str, tuple[str, int]]:
+    """The stored statements of these learners that are fresh, as (body, ledger_seq)."""
+    async with pooled_driver_connection(engine) as db:
+        return await repo.fresh_statements(db, learner_ids, STATEMENT_FORMAT)
+
+
+async def read_statement(engine: AsyncEngine, learner_id: str,
+                         reads: Coalescer[str, tuple[str, int]] | None = None
+                         ) -> tuple[str, int]:
+    """The learner's whole statement as JSON, and the ledger_seq it reflects. The hot
+    path serves the stored one, fetched with whatever other statements this process
+    is asked for at the moment when `reads` is given (its `fresh_statements`)."""
+    fresh = (await reads.get(learner_id) if reads is not None
+             else (await fresh_statements(engine, [learner_id])).get(learner_id))
     if fresh is not None:
         return fresh
     async with engine.connect() as conn:

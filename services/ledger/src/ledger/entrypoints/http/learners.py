@@ -3,6 +3,7 @@ one achievement. Each route parses, authorises, calls one use case, maps the res
 
 from __future__ import annotations
 
+from functools import partial
 from typing import Annotated
 
 from fastapi import APIRouter, Path, Request, Response
@@ -23,6 +24,7 @@ from ledger.entrypoints.http.schemas import (
 )
 from ledger.service_layer import learners, queries, statements
 from shared.auth import Caller, require_learner_or_admin, require_role
+from shared.coalesce import Coalescer
 from shared.consistency import MinLedgerSeq, read_at_least
 from shared.errors import Problem
 from shared.http import lean
@@ -77,6 +79,16 @@ async def post_learners_batch(caller: Caller, request: Request) -> Response:
     return json_response(registrations_json(outcomes))
 
 
+def _statement_reads(request: Request) -> Coalescer[str, tuple[str, int]]:
+    """This process's coalesced statement reads (one per service context)."""
+    ctx = request.app.state.ctx
+    reads = ctx.shared_objects.get("statement-reads")
+    if reads is None:
+        reads = ctx.shared_objects["statement-reads"] = Coalescer(
+            partial(statements.fresh_statements, ctx.engine))
+    return reads
+
+
 @lean(router, "GET", "/learners/{lid}/statement", summary="Consolidated statement",
       description="The learner and admins see everything; a member sees only what it "
                   "issued (totals over that only).")
@@ -90,8 +102,9 @@ async def get_statement(lid: LID, caller: Caller, request: Request,
             lambda s: s.ledger_seq, min_ledger_seq)
         return json_response(statement_json(built))
     require_learner_or_admin(caller, lid)
-    body, _ = await read_at_least(lambda: statements.read_statement(_engine(request), lid),
-                                  lambda read: read[1], min_ledger_seq)
+    body, _ = await read_at_least(
+        lambda: statements.read_statement(_engine(request), lid, _statement_reads(request)),
+        lambda read: read[1], min_ledger_seq)
     return Response(body, media_type="application/json")
 
 
