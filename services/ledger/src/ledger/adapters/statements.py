@@ -19,27 +19,28 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from shared.db import asyncpg_connection
 
+# Every query here takes many learners at once (an unnest of their ids) and looks each
+# one up by its primary keys: LIMIT 1 laterals, never planned as a hash join over a
+# whole table (which for a chunk of 500 learners the planner preferred, at a cost
+# growing with the table).
 _FROM_REGISTRATION = """
-    LEFT JOIN ledger.learners AS l ON l.learner_id = {lid}
+    LEFT JOIN LATERAL (SELECT home_member, associate, revision FROM ledger.learners
+                       WHERE learner_id = {lid} LIMIT 1) AS l ON true
     LEFT JOIN ledger.catalogue_institutions AS m ON m.institution_id = l.home_member"""
-# Several learners at once (shared.coalesce: the reads of one moment, one query), each
-# looked up by its primary keys (LIMIT 1 laterals: never planned as a join over a
-# whole table, whatever the number of learners asked for).
+# The reads of one moment (shared.coalesce), one query.
 _FRESH = """
     SELECT k.lid, s.body, s.ledger_seq FROM unnest($1::text[]) AS k(lid)
     CROSS JOIN LATERAL (SELECT body, ledger_seq, registration, framework
                         FROM ledger.statements WHERE learner_id = k.lid AND format = $2
-                        LIMIT 1) AS s
-    LEFT JOIN LATERAL (SELECT home_member, revision FROM ledger.learners
-                       WHERE learner_id = k.lid LIMIT 1) AS l ON true
-    LEFT JOIN ledger.catalogue_institutions AS m ON m.institution_id = l.home_member
+                        LIMIT 1) AS s""" + _FROM_REGISTRATION.format(lid="k.lid") + """
     WHERE s.ledger_seq = coalesce((SELECT max(e.ledger_seq) FROM ledger.entries AS e
                                    WHERE e.learner_id = k.lid), 0)
       AND s.registration = coalesce(l.revision, 0)
       AND s.framework IS NOT DISTINCT FROM m.framework"""
 _STALE = f"""
     SELECT k.lid FROM unnest($1::text[]) AS k(lid) {_FROM_REGISTRATION.format(lid="k.lid")}
-    LEFT JOIN ledger.statements AS s ON s.learner_id = k.lid
+    LEFT JOIN LATERAL (SELECT learner_id, format, ledger_seq, registration, framework
+                       FROM ledger.statements WHERE learner_id = k.lid LIMIT 1) AS s ON true
     WHERE s.learner_id IS NULL OR s.format <> $2
        OR (s.ledger_seq, s.registration) IS DISTINCT FROM (
             coalesce((SELECT max(e.ledger_seq) FROM ledger.entries AS e
