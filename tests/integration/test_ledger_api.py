@@ -11,8 +11,7 @@ import pytest
 from sqlalchemy import func, select, text
 
 from ledger.adapters.tables import entries
-from shared.messaging.memory_bus import InProcessBus
-from tests.plugins.services import ADMIN, auth, running, unique
+from tests.plugins.services import ADMIN, auth, unique
 
 pytestmark = pytest.mark.integration
 
@@ -26,13 +25,6 @@ def result(inst: str, learner: str, rid: str, **changes) -> dict:
             "grade": {"scale": "UK-PERCENT", "value": "68"}, "assessed_on": "2026-06-20",
             "origin": "member"}
     return {**body, **changes}
-
-
-@pytest.fixture
-async def api(migrated_database):
-    async with running("ledger", migrated_database, InProcessBus(),
-                       run_workers=False) as (app, client):
-        yield app, client
 
 
 @pytest.fixture
@@ -51,8 +43,8 @@ async def count(app, **where) -> int:
 
 # --- single results (R-LG-1, R-LG-2) --------------------------------------------------------
 
-async def test_single_result_is_201_then_200_same_body_then_409(api, inst):
-    app, client = api
+async def test_single_result_is_201_then_200_same_body_then_409(ledger_api, inst):
+    app, client = ledger_api
     iid, me = inst
     lid = unique("L")
     first = await client.post("/v1/results", json=result(iid, lid, "r1"), headers=me)
@@ -73,8 +65,8 @@ async def test_single_result_is_201_then_200_same_body_then_409(api, inst):
     assert await count(app, learner_id=lid) == 2
 
 
-async def test_an_institution_records_only_as_itself(api, inst):
-    app, client = api
+async def test_an_institution_records_only_as_itself(ledger_api, inst):
+    app, client = ledger_api
     iid, _ = inst
     lid = unique("L")
     other = auth("institution", unique("other"))
@@ -100,8 +92,8 @@ async def test_an_institution_records_only_as_itself(api, inst):
     ({"colour": "blue"}, "colour"),
     ({"credit": {"value": 15.5, "scheme": "CATS"}}, "credit.value"),
 ])
-async def test_bad_result_is_422_naming_the_field_and_writes_nothing(api, inst, change, field):
-    app, client = api
+async def test_bad_result_is_422_naming_the_field_and_writes_nothing(ledger_api, inst, change, field):
+    app, client = ledger_api
     iid, me = inst
     lid = unique("L")
     body = {k: v for k, v in result(iid, lid, "r1", **change).items() if v is not None}
@@ -115,8 +107,8 @@ async def test_bad_result_is_422_naming_the_field_and_writes_nothing(api, inst, 
     assert await count(app, learner_id=lid) == 0
 
 
-async def test_missing_fields_are_each_named(api, inst):
-    _, client = api
+async def test_missing_fields_are_each_named(ledger_api, inst):
+    _, client = ledger_api
     iid, me = inst
     body = result(iid, unique("L"), "r1")
     for key in ("learner_id", "credit", "grade"):
@@ -126,8 +118,8 @@ async def test_missing_fields_are_each_named(api, inst):
     assert {"learner_id", "credit", "grade"} <= {e["field"] for e in response.json()["errors"]}
 
 
-async def test_malformed_json_wrong_content_type_and_oversized_batch(api, inst):
-    app, client = api
+async def test_malformed_json_wrong_content_type_and_oversized_batch(ledger_api, inst):
+    app, client = ledger_api
     iid, me = inst
     lid = unique("L")
     broken = await client.post("/v1/results", content=b'{"result_id": ', headers={
@@ -148,8 +140,8 @@ async def test_malformed_json_wrong_content_type_and_oversized_batch(api, inst):
 
 # --- batches ---------------------------------------------------------------------------------
 
-async def test_batch_reports_each_item_and_a_retry_records_nothing_twice(api, inst):
-    app, client = api
+async def test_batch_reports_each_item_and_a_retry_records_nothing_twice(ledger_api, inst):
+    app, client = ledger_api
     iid, me = inst
     a, b = unique("L"), unique("L")
     items = [result(iid, a, "r1"), result(iid, b, "r2"), result(iid, a, "r1"),
@@ -172,8 +164,8 @@ async def test_batch_reports_each_item_and_a_retry_records_nothing_twice(api, in
     assert (single.status_code, single.json()["ledger_seq"]) == (200, 2)
 
 
-async def test_concurrent_batches_on_the_same_learners_keep_valid_chains(api, inst):
-    app, client = api
+async def test_concurrent_batches_on_the_same_learners_keep_valid_chains(ledger_api, inst):
+    app, client = ledger_api
     iid, me = inst
     learners = [unique("L") for _ in range(5)]
 
@@ -201,8 +193,8 @@ async def test_concurrent_batches_on_the_same_learners_keep_valid_chains(api, in
 
 # --- corrections and revocations (R-LG-3) ------------------------------------------------------
 
-async def test_correction_and_revocation_show_in_the_statement_with_the_original_kept(api, inst):
-    app, client = api
+async def test_correction_and_revocation_show_in_the_statement_with_the_original_kept(ledger_api, inst):
+    app, client = ledger_api
     iid, me = inst
     lid = unique("L")
     for rid in ("r1", "r2"):
@@ -248,8 +240,8 @@ async def test_correction_and_revocation_show_in_the_statement_with_the_original
 
 # --- statement tenancy and learners (R-MB-2) ---------------------------------------------------
 
-async def test_statement_tenancy_and_associate_flag(api, inst):
-    _, client = api
+async def test_statement_tenancy_and_associate_flag(ledger_api, inst):
+    _, client = ledger_api
     iid, me = inst
     other_iid = unique("uni")
     them = auth("institution", other_iid)
@@ -283,8 +275,8 @@ async def test_statement_tenancy_and_associate_flag(api, inst):
 
 # --- tamper evidence (R-LG-4) ------------------------------------------------------------------
 
-async def test_the_database_refuses_updates_and_verify_names_a_tampered_link(api, inst, engine):
-    _, client = api
+async def test_the_database_refuses_updates_and_verify_names_a_tampered_link(ledger_api, inst, engine):
+    _, client = ledger_api
     iid, me = inst
     lid = unique("L")
     for rid in ("r1", "r2", "r3"):
@@ -305,8 +297,8 @@ async def test_the_database_refuses_updates_and_verify_names_a_tampered_link(api
 
 # --- read your writes (DESIGN §7) -------------------------------------------------------------
 
-async def test_min_ledger_seq_waits_then_answers_503_with_retry_after(api, inst):
-    _, client = api
+async def test_min_ledger_seq_waits_then_answers_503_with_retry_after(ledger_api, inst):
+    _, client = ledger_api
     iid, me = inst
     lid = unique("L")
     written = await client.post("/v1/results", json=result(iid, lid, "r1"), headers=me)

@@ -12,22 +12,14 @@ import pytest
 from sqlalchemy import text
 
 from ledger.service_layer import recording
-from shared.messaging.memory_bus import InProcessBus
 from tests.integration.test_ledger_api import result
-from tests.plugins.services import ADMIN, auth, running, unique
+from tests.plugins.services import ADMIN, auth, unique
 
 pytestmark = pytest.mark.integration
 
 
-@pytest.fixture
-async def api(migrated_database):
-    async with running("ledger", migrated_database, InProcessBus(),
-                       run_workers=False) as (app, client):
-        yield app, client
-
-
-async def test_concurrent_single_results_share_transactions_and_answer_as_alone(api, engine):
-    _, client = api
+async def test_concurrent_single_results_share_transactions_and_answer_as_alone(ledger_api, engine):
+    _, client = ledger_api
     iid = unique("uni")
     me = auth("institution", iid)
     lids = [unique("L") for _ in range(4)]

@@ -14,21 +14,13 @@ from ledger.adapters.tables import learners, outbox
 from shared.contracts import decode_event, payload_of
 from shared.contracts.events import LearnerRegisteredV1
 from shared.messaging.kafka_bus import KafkaBus
-from shared.messaging.memory_bus import InProcessBus
 from shared.messaging.relay import OutboxRelay
 from tests.integration.test_ledger_events import ledger_events_for
-from tests.plugins.services import ADMIN, auth, running, unique
+from tests.plugins.services import ADMIN, auth, unique
 
 pytestmark = pytest.mark.integration
 URL = "/v1/learners/batch"
 REGISTERED = "cairn.ledger.learner.registered.v1"
-
-
-@pytest.fixture
-async def api(migrated_database):
-    async with running("ledger", migrated_database, InProcessBus(),
-                       run_workers=False) as (app, client):
-        yield app, client
 
 
 @pytest.fixture
@@ -64,8 +56,8 @@ async def events(app, lids: list[str]) -> list[LearnerRegisteredV1]:
     return found
 
 
-async def test_each_item_has_its_outcome_and_a_retry_changes_nothing(api, inst):
-    app, client = api
+async def test_each_item_has_its_outcome_and_a_retry_changes_nothing(ledger_api, inst):
+    app, client = ledger_api
     iid, me = inst
     a, b, c = unique("L"), unique("L"), unique("L")
     assert (await client.put(f"/v1/learners/{b}", json={"home_member": iid},
@@ -114,8 +106,8 @@ async def test_each_item_has_its_outcome_and_a_retry_changes_nothing(api, inst):
         (b, 1, False), (c, 1, True), (a, 1, True), (b, 2, True)]
 
 
-async def test_the_put_emits_on_create_and_change_only(api, inst):
-    app, client = api
+async def test_the_put_emits_on_create_and_change_only(ledger_api, inst):
+    app, client = ledger_api
     iid, me = inst
     lid = unique("L")
     for associate, status in ((False, 201), (False, 200), (True, 200), (True, 200)):
@@ -128,8 +120,8 @@ async def test_the_put_emits_on_create_and_change_only(api, inst):
         (1, iid, False), (2, iid, True)]
 
 
-async def test_wrong_tenant_is_403_for_the_whole_request_and_writes_nothing(api, inst):
-    app, client = api
+async def test_wrong_tenant_is_403_for_the_whole_request_and_writes_nothing(ledger_api, inst):
+    app, client = ledger_api
     iid, me = inst
     other = unique("uni")
     theirs, fresh = unique("L"), unique("L")
@@ -169,8 +161,8 @@ async def test_wrong_tenant_is_403_for_the_whole_request_and_writes_nothing(api,
     ({"learners": [{"learner_id": "L1", "home_member": "x"}], "mode": "fast"}, 422, "mode"),
     ([{"learner_id": "L1", "home_member": "x"}], 422, "body"),
 ])
-async def test_a_bad_body_is_a_problem_naming_the_field(api, inst, send, status, field):
-    _, client = api
+async def test_a_bad_body_is_a_problem_naming_the_field(ledger_api, inst, send, status, field):
+    _, client = ledger_api
     _, me = inst
     response = await client.post(URL, json=send, headers=me)
     assert response.status_code == status, response.text
@@ -178,8 +170,8 @@ async def test_a_bad_body_is_a_problem_naming_the_field(api, inst, send, status,
     assert [e["field"] for e in response.json()["errors"]] == [field]
 
 
-async def test_malformed_json_wrong_content_type_and_10001_items_write_nothing(api, inst):
-    app, client = api
+async def test_malformed_json_wrong_content_type_and_10001_items_write_nothing(ledger_api, inst):
+    app, client = ledger_api
     iid, me = inst
     lids = [f"{unique('L')}-{i}" for i in range(10_001)]
     broken = await client.post(URL, content=b'{"learners": [', headers={
@@ -197,8 +189,8 @@ async def test_malformed_json_wrong_content_type_and_10001_items_write_nothing(a
     assert await events(app, lids) == []
 
 
-async def test_10000_learners_in_one_request_each_event_once(api, inst):
-    app, client = api
+async def test_10000_learners_in_one_request_each_event_once(ledger_api, inst):
+    app, client = ledger_api
     iid, me = inst
     lids = [f"{unique('L')}-{i:05d}" for i in range(10_000)]
     body = {"learners": [item(lid, iid, i % 10 == 0) for i, lid in enumerate(lids)]}
@@ -214,8 +206,8 @@ async def test_10000_learners_in_one_request_each_event_once(api, inst):
     assert len(per_key) == 10_000 and {n for _, n in per_key} == {1}
 
 
-async def test_concurrent_batches_on_the_same_learners_count_each_change_once(api, inst):
-    app, client = api
+async def test_concurrent_batches_on_the_same_learners_count_each_change_once(ledger_api, inst):
+    app, client = ledger_api
     iid, me = inst
     lids = [unique("L") for _ in range(200)]  # big enough to be planned before locking
     body = {"learners": [item(lid, iid, True) for lid in lids]}
@@ -226,10 +218,10 @@ async def test_concurrent_batches_on_the_same_learners_count_each_change_once(ap
     assert {v[2] for v in (await stored(app, lids)).values()} == {1}
 
 
-async def test_registered_events_reach_ledger_events_keyed_by_learner(api, inst, engine,
+async def test_registered_events_reach_ledger_events_keyed_by_learner(ledger_api, inst, engine,
                                                                       kafka_bootstrap):
     """Through the ledger's OutboxRelay to a real broker."""
-    _, client = api
+    _, client = ledger_api
     iid, me = inst
     a, b = unique("L"), unique("L")
     await client.post(URL, headers=me, json={"learners": [item(a, iid), item(b, iid)]})

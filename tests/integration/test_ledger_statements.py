@@ -12,18 +12,10 @@ from sqlalchemy import text
 
 from ledger.entrypoints.events.statements import StatementsProjection
 from shared.contracts.envelope import CloudEvent
-from shared.messaging.memory_bus import InProcessBus
 from tests.integration.test_ledger_api import result
-from tests.plugins.services import ADMIN, auth, running, unique
+from tests.plugins.services import ADMIN, auth, unique
 
 pytestmark = pytest.mark.integration
-
-
-@pytest.fixture
-async def api(migrated_database):
-    async with running("ledger", migrated_database, InProcessBus(),
-                       run_workers=False) as (app, client):
-        yield app, client
 
 
 async def stored(engine, lid: str) -> tuple[int, int, str | None, str] | None:
@@ -50,8 +42,8 @@ async def read(client, lid: str) -> dict:
     return response.json()
 
 
-async def test_a_read_serves_the_stored_statement_only_while_it_is_fresh(api, engine):
-    _, client = api
+async def test_a_read_serves_the_stored_statement_only_while_it_is_fresh(ledger_api, engine):
+    _, client = ledger_api
     iid, lid = unique("uni"), unique("L")
     me = auth("institution", iid)
     await client.post("/v1/results", json=result(iid, lid, "r1"), headers=me)
@@ -73,8 +65,8 @@ async def test_a_read_serves_the_stored_statement_only_while_it_is_fresh(api, en
     assert {a["status"] for a in after["achievements"]} == {"current", "revoked"}
 
 
-async def test_a_registration_or_a_framework_change_makes_it_stale(api, engine):
-    _, client = api
+async def test_a_registration_or_a_framework_change_makes_it_stale(ledger_api, engine):
+    _, client = ledger_api
     iid, lid = unique("uni"), unique("L")
     me = auth("institution", iid)
     await client.post("/v1/results", json=result(iid, lid, "r1"), headers=me)
@@ -103,8 +95,8 @@ async def test_a_registration_or_a_framework_change_makes_it_stale(api, engine):
                 {"i": iid})
 
 
-async def test_members_see_only_what_they_issued_and_nothing_is_stored_for_them(api, engine):
-    _, client = api
+async def test_members_see_only_what_they_issued_and_nothing_is_stored_for_them(ledger_api, engine):
+    _, client = ledger_api
     iid, other, lid = unique("uni"), unique("uni"), unique("L")
     await client.post("/v1/results", json=result(iid, lid, "r1"), headers=auth("institution", iid))
     await client.post("/v1/results", json=result(other, lid, "o1"),
@@ -117,8 +109,8 @@ async def test_members_see_only_what_they_issued_and_nothing_is_stored_for_them(
     assert len(full["achievements"]) == 2 and (await stored(engine, lid))[0] == 2
 
 
-async def test_an_unknown_learner_reads_empty_and_nothing_is_stored(api, engine):
-    _, client = api
+async def test_an_unknown_learner_reads_empty_and_nothing_is_stored(ledger_api, engine):
+    _, client = ledger_api
     lid = unique("L")
     empty = await read(client, lid)
     assert (empty["achievements"], empty["ledger_seq"]) == ([], 0)
@@ -132,8 +124,8 @@ def ledger_event(lid: str) -> CloudEvent:
 
 
 async def test_the_projection_renders_each_stale_learner_once_and_again_changes_nothing(
-        api, engine):
-    _, client = api
+        ledger_api, engine):
+    _, client = ledger_api
     iid = unique("uni")
     me = auth("institution", iid)
     learners = [unique("L") for _ in range(3)]
@@ -161,10 +153,10 @@ async def test_the_projection_renders_each_stale_learner_once_and_again_changes_
     assert (await read(client, learners[1]))["ledger_seq"] == 2  # rendered on read
 
 
-async def test_statements_read_at_the_same_moment_each_get_their_own(api):
+async def test_statements_read_at_the_same_moment_each_get_their_own(ledger_api):
     """Reads arriving together are fetched by one query (shared.coalesce): each still
     gets its own learner's statement, and a learner without a stored one is rendered."""
-    app, client = api
+    app, client = ledger_api
     iid = unique("uni")
     me = auth("institution", iid)
     lids = [unique("L") for _ in range(12)]

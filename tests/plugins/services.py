@@ -7,6 +7,7 @@ import asyncio
 import contextlib
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any
 
 import httpx
 import pytest
@@ -19,6 +20,7 @@ import ledger.bootstrap
 import transfer.bootstrap
 from shared.auth import Role, mint_token
 from shared.messaging.bus import Bus
+from shared.messaging.memory_bus import InProcessBus
 from shared.messaging.tables import messaging_tables
 from shared.migrations import upgrade_to_head_async
 from shared.settings import DEMO_AUTH_SECRET, ServiceSettings
@@ -55,6 +57,15 @@ async def migrated_database(database_url: str) -> str:
     for module in SERVICE_MODULES.values():
         await upgrade_to_head_async(module.definition().alembic_ini, database_url)
     return database_url
+
+
+@pytest.fixture
+async def ledger_api(migrated_database: str) -> AsyncIterator[tuple[Any, httpx.AsyncClient]]:
+    """The ledger's app and a client to it, on the real PostgreSQL, events on an
+    in-process bus, no relay or consumers."""
+    async with running("ledger", migrated_database, InProcessBus(),
+                       run_workers=False) as (app, client):
+        yield app, client
 
 
 @pytest.fixture

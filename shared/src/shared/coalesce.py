@@ -1,11 +1,15 @@
-"""Coalesced reads: the lookups a process is asked for at the same moment, answered by
-one query. For a hot read (a learner's statement) most of the cost of a lookup is the
+"""Work that arrives while earlier work is in flight, done together.
+
+`Groups` is the mechanism: items submitted while a group is being handled wait for the
+next group, which takes all of them at once; there is no timer, so on an idle process
+an item is handled at once. Up to `concurrency` groups are in flight, so one slow group
+does not hold up the next. The ledger's group commit of single results
+(ledger.service_layer.recording.SingleResults) and `Coalescer` below are built on it.
+
+`Coalescer` is for a hot read (a learner's statement): the lookups a process is asked
+for at the same moment, answered by one query. Most of the cost of a lookup is the
 round trip, not the row: each query wakes a PostgreSQL backend and then this process
-again, and on these machines a wake-up costs more CPU than reading the row. Requests
-that arrive while a query is in flight wait for the next one, which fetches all their
-keys at once; there is no timer, so on an idle process a lookup goes out at once.
-Up to `concurrency` queries are in flight, so one slow query does not hold up the next
-group."""
+again, and on these machines a wake-up costs more CPU than reading the row."""
 
 from __future__ import annotations
 
@@ -13,8 +17,41 @@ import asyncio
 from collections.abc import Awaitable, Callable, Hashable, Sequence
 from typing import Generic, TypeVar
 
+T = TypeVar("T")
 K = TypeVar("K", bound=Hashable)
 V = TypeVar("V")
+
+
+class Groups(Generic[T]):
+    """`groups.submit(item)`: `handle(group)` gets it with every other item submitted
+    while the previous groups were handled. `handle` must settle its items itself (it
+    is not awaited by the submitter) and should not raise."""
+
+    def __init__(self, handle: Callable[[list[T]], Awaitable[None]], *,
+                 concurrency: int = 3) -> None:
+        self._handle = handle
+        self._concurrency = concurrency
+        self._waiting: list[T] = []
+        self._workers: set[asyncio.Task[None]] = set()  # kept referenced while running
+        self._running = 0  # workers still in their loop: an item waiting will be seen
+
+    def submit(self, item: T) -> None:
+        self._waiting.append(item)
+        if self._running < self._concurrency:
+            self._running += 1
+            worker = asyncio.create_task(self._work())
+            self._workers.add(worker)
+            worker.add_done_callback(self._workers.discard)
+
+    async def _work(self) -> None:
+        try:
+            while self._waiting:
+                group, self._waiting = self._waiting, []
+                await self._handle(group)
+        finally:
+            # Counted here, not by a done-callback: that runs a loop turn later, and an
+            # item submitted in between would wait for a worker that has already left.
+            self._running -= 1
 
 
 class Coalescer(Generic[K, V]):
@@ -25,40 +62,22 @@ class Coalescer(Generic[K, V]):
     def __init__(self, fetch_many: Callable[[Sequence[K]], Awaitable[dict[K, V]]], *,
                  concurrency: int = 3) -> None:
         self._fetch_many = fetch_many
-        self._concurrency = concurrency
-        self._waiting: dict[K, list[asyncio.Future[V | None]]] = {}
-        self._fetchers: set[asyncio.Task[None]] = set()  # kept referenced while running
-        self._running = 0  # fetchers still in their loop: a lookup waiting will be seen
+        self._groups: Groups[tuple[K, asyncio.Future[V | None]]] = Groups(
+            self._fetch, concurrency=concurrency)
 
     async def get(self, key: K) -> V | None:
         found: asyncio.Future[V | None] = asyncio.get_running_loop().create_future()
-        self._waiting.setdefault(key, []).append(found)
-        if self._running < self._concurrency:
-            self._running += 1
-            fetcher = asyncio.create_task(self._fetch())
-            self._fetchers.add(fetcher)
-            fetcher.add_done_callback(self._fetchers.discard)
+        self._groups.submit((key, found))
         return await asyncio.shield(found)  # a caller gone does not cancel the others
 
-    async def _fetch(self) -> None:
+    async def _fetch(self, group: list[tuple[K, asyncio.Future[V | None]]]) -> None:
         try:
-            while self._waiting:
-                group, self._waiting = self._waiting, {}
-                try:
-                    values = await self._fetch_many(list(group))
-                except Exception as error:
-                    for waiters in group.values():
-                        for found in waiters:
-                            if not found.done():
-                                found.set_exception(error)
-                    continue
-                for key, waiters in group.items():
-                    value = values.get(key)
-                    for found in waiters:
-                        if not found.done():
-                            found.set_result(value)
-        finally:
-            # No await between the loop's last check and this: a lookup added after it
-            # sees one fetcher fewer and starts its own (a done-callback would run later
-            # and leave that lookup waiting for a fetcher that has already left).
-            self._running -= 1
+            values = await self._fetch_many(list(dict.fromkeys(key for key, _ in group)))
+        except Exception as error:
+            for _, found in group:
+                if not found.done():
+                    found.set_exception(error)
+            return
+        for key, found in group:
+            if not found.done():
+                found.set_result(values.get(key))

@@ -14,7 +14,7 @@ import gc
 from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import structlog
 from fastapi import APIRouter, FastAPI
@@ -30,6 +30,8 @@ from shared.messaging.log_relay import LogRelay, LogSource
 from shared.messaging.memory_bus import InProcessBus
 from shared.messaging.relay import OutboxRelay
 from shared.settings import ServiceSettings
+
+T = TypeVar("T")
 
 log = structlog.get_logger(__name__)
 
@@ -68,6 +70,13 @@ class ServiceContext:
     crashed: bool = False
     _stop: asyncio.Event = field(default_factory=asyncio.Event)
     _tasks: list[asyncio.Task] = field(default_factory=list)
+
+    def shared(self, name: str, make: Callable[[], T]) -> T:
+        """The process's shared object `name`, made by `make()` on first use."""
+        found = self.shared_objects.get(name)
+        if found is None:
+            found = self.shared_objects[name] = make()
+        return found
 
     def build_relay(self, *, replay_all_on_start: bool = False) -> OutboxRelay:
         assert self.bus is not None

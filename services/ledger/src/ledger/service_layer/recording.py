@@ -37,6 +37,7 @@ from ledger.domain.results import (
     submission_json,
 )
 from ledger.service_layer.chaining import ChainWriter
+from shared.coalesce import Groups
 from shared.db import asyncpg_connection
 from shared.domain.errors import RuleViolation
 
@@ -164,9 +165,7 @@ class SingleResults:
 
     def __init__(self, engine: AsyncEngine) -> None:
         self._engine = engine
-        self._waiting: list[_Waiting] = []
-        self._writers: set[asyncio.Task] = set()  # kept referenced while running
-        self._running = 0  # writers still in their loop (see _write)
+        self._groups: Groups[_Waiting] = Groups(self._commit, concurrency=self.WRITERS)
 
     async def record(self, institution: str, item: Any, *, today: date) -> ItemOutcome:
         check_tenancy(institution, [item])
@@ -174,23 +173,8 @@ class SingleResults:
         if isinstance(ready, ItemOutcome):
             return ready
         done: asyncio.Future[ItemOutcome] = asyncio.get_running_loop().create_future()
-        self._waiting.append((ready, done))
-        if self._running < self.WRITERS:
-            self._running += 1
-            writer = asyncio.create_task(self._write())
-            self._writers.add(writer)
-            writer.add_done_callback(self._writers.discard)
+        self._groups.submit((ready, done))  # shared.coalesce.Groups: no timer
         return await asyncio.shield(done)  # a client gone does not cancel the others
-
-    async def _write(self) -> None:
-        try:
-            while self._waiting:
-                group, self._waiting = self._waiting, []
-                await self._commit(group)
-        finally:
-            # Counted here, not by a done-callback: that runs a loop turn later, and a
-            # result arriving in between would wait for a writer that has already left.
-            self._running -= 1
 
     async def _commit(self, group: list[_Waiting]) -> None:
         together = [replace(p, index=i) for i, (p, _) in enumerate(group)]

@@ -82,11 +82,8 @@ async def post_learners_batch(caller: Caller, request: Request) -> Response:
 def _statement_reads(request: Request) -> Coalescer[str, tuple[str, int]]:
     """This process's coalesced statement reads (one per service context)."""
     ctx = request.app.state.ctx
-    reads = ctx.shared_objects.get("statement-reads")
-    if reads is None:
-        reads = ctx.shared_objects["statement-reads"] = Coalescer(
-            partial(statements.fresh_statements, ctx.engine))
-    return reads
+    return ctx.shared("statement-reads",
+                      lambda: Coalescer(partial(statements.fresh_statements, ctx.engine)))
 
 
 @lean(router, "GET", "/learners/{lid}/statement", summary="Consolidated statement",

@@ -35,10 +35,7 @@ def _engine(request: Request):
 def _single_results(request: Request) -> recording.SingleResults:
     """This process's group commit of single results (one per service context)."""
     ctx = request.app.state.ctx
-    singles = ctx.shared_objects.get("single-results")
-    if singles is None:
-        singles = ctx.shared_objects["single-results"] = recording.SingleResults(ctx.engine)
-    return singles
+    return ctx.shared("single-results", lambda: recording.SingleResults(ctx.engine))
 
 
 def latest_today() -> date:
