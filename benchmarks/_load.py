@@ -14,6 +14,13 @@ A connection that breaks (the server closed it, reset it) counts its request as 
 0 and is opened again. Answers must carry a Content-Length (the services' do); a
 chunked answer is refused.
 
+`run_load_at_rate` is the open-loop variant, for latency at a stated load: request i is
+due at i / rate seconds after the start, and goes out on the first of `connections`
+connections free at that time. Its latency runs from when it was sent, or from when it
+was due if every connection was still busy then (so time spent queued behind a slow
+server counts: no coordinated omission). A request sent late because this process's
+timer woke late (asyncio sleeps to the millisecond) is not charged to the server.
+
 The result holds the client's own CPU over the run (this process: nothing else runs in
 it meanwhile), so a benchmark can print what the measuring cost.
 
@@ -28,7 +35,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections import Counter
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
@@ -128,12 +135,19 @@ async def _read_answer(reader: asyncio.StreamReader) -> tuple[int, bytes]:
 
 async def _connection(host: str, port: int, requests: Sequence[bytes], order: Iterator[int],
                       latencies: list[float], statuses: list[int],
-                      bodies: list[bytes] | None) -> None:
+                      bodies: list[bytes] | None, due: Callable[[int], float] | None) -> None:
     reader, writer = await asyncio.open_connection(host, port)
     clock = time.perf_counter
     try:
         for i in order:  # shared by every connection: each request is sent once
             started = clock()
+            if due is not None:
+                at = due(i)
+                if started < at:  # on time: sent when it is due
+                    await asyncio.sleep(at - started)
+                    started = clock()
+                else:  # it waited for a free connection: that wait counts
+                    started = at
             try:
                 writer.write(requests[i])
                 await writer.drain()
@@ -153,14 +167,29 @@ async def _connection(host: str, port: int, requests: Sequence[bytes], order: It
 async def run_load(base_url: str, requests: Sequence[bytes], *, connections: int,
                    keep_bodies: bool = False, timeout: float = 600.0) -> LoadResult:
     """Send every request over `connections` keep-alive connections, closed loop."""
+    return await _run(base_url, requests, connections, keep_bodies, timeout, rate=None)
+
+
+async def run_load_at_rate(base_url: str, requests: Sequence[bytes], *, rate: float,
+                           connections: int, timeout: float = 600.0) -> LoadResult:
+    """Send the requests at `rate` a second (open loop), on up to `connections`
+    keep-alive connections."""
+    if rate <= 0:
+        raise ValueError("the rate must be positive")
+    return await _run(base_url, requests, connections, False, timeout, rate=rate)
+
+
+async def _run(base_url: str, requests: Sequence[bytes], connections: int, keep_bodies: bool,
+               timeout: float, rate: float | None) -> LoadResult:
     host, port = _host_port(base_url)
     n = len(requests)
     latencies, statuses = [0.0] * n, [0] * n
     bodies: list[bytes] | None = [b""] * n if keep_bodies else None
     order = iter(range(n))
     cpu_start, started = time.process_time(), time.perf_counter()
+    due = None if rate is None else (lambda i: started + i / rate)
     async with asyncio.timeout(timeout):
         await asyncio.gather(*(_connection(host, port, requests, order, latencies, statuses,
-                                           bodies) for _ in range(min(connections, n) or 1)))
+                                           bodies, due) for _ in range(min(connections, n) or 1)))
     wall, cpu = time.perf_counter() - started, time.process_time() - cpu_start
     return LoadResult(latencies, statuses, bodies, wall, cpu, connections)

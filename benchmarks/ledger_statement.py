@@ -3,10 +3,15 @@ with their own token, `concurrency` requests in flight, over a ledger holding
 `achievements` achievements of `learners` learners (1,000,000 over 100,000 by default),
 against the production API processes (`_ledger_stack`, CAIRN_WEB_WORKERS of them).
 
-The figure is requests/s: timed from the first request sent to the last answer read.
-The issue's second target, p99 latency, is reported under it with p50/p90/max. The
-client is `_load`'s closed-loop generator (raw asyncio streams, pre-encoded requests),
-whose own CPU is printed beside the servers'.
+The figure is requests/s: timed from the first request sent to the last answer read,
+`concurrency` requests always in flight (closed loop), which keeps the machine saturated.
+The issue's second target, p99 ≤ 10 ms, is judged twice: on that closed loop (at
+saturation latency is mostly queueing: 32 in flight / throughput), and in a second timed
+run at the target rate (open loop: `rate` requests a second sent on schedule whatever
+the answers' pace, on up to `paced_connections` connections, a request that found every
+connection busy timed from when it was due), as a learner-facing service meets it. The
+client is `_load`'s generator (raw asyncio streams, pre-encoded requests), whose own CPU
+is printed beside the servers'.
 
 1. Not timed, seeding through the ledger's own write path, so that the rows are real,
    hash-chained entries: the members in the catalogue replica (inserted as their
@@ -24,8 +29,9 @@ whose own CPU is printed beside the servers'.
    statement into the read model (service_layer.statements). Timed until every stored
    statement reflects its learner's whole chain.
 3. Not timed, warm-up: `warmup` reads of random learners.
-4. Timed: `requests` reads of random learners (seeded RNG, `seed`).
-5. Checks: every answer 200; no read had to render (each was served from the read
+4. Timed: `requests` reads of random learners (seeded RNG, `seed`), closed loop.
+5. Timed: `paced` reads of random learners at `rate` a second, open loop (p99 target).
+6. Checks: every answer 200; no read had to render (each was served from the read
    model); for `sample` random learners (read again, not timed) the statement lists
    exactly their achievements, all current, with the expected totals in UK credits and
    ECTS and their home member.
@@ -35,7 +41,8 @@ The fresh database is dropped at the end unless `keep=1`.
 Knobs (`-o key=value` or CAIRN_BENCH_LEDGER_STATEMENT_<KEY>): achievements (1000000),
 learners (100000), members (4), requests (30000), concurrency (32), web_workers (2),
 warmup (5000), sample (200), seed (7), seed_batch (10000), seed_concurrency (4),
-keep (0), target (3000 requests/s), p99_ms (10), timeout (1800 s).
+keep (0), target (3000 requests/s), rate (the target), paced (30000),
+paced_connections (64), p99_ms (10), timeout (1800 s).
 """
 
 from __future__ import annotations
@@ -55,7 +62,7 @@ from aiokafka.admin import AIOKafkaAdminClient
 from benchmarks import Result, benchmark
 from benchmarks._context import Context
 from benchmarks._ledger_stack import LedgerStack, connect, ledger_stack
-from benchmarks._load import encode_request, run_load
+from benchmarks._load import encode_request, run_load, run_load_at_rate
 from benchmarks.ledger_ingest import make_result, push
 
 TARGET, P99_MS = 3_000, 10
@@ -211,6 +218,8 @@ async def run(ctx: Context) -> Result:
     seed_batch, seed_concurrency = ctx.param("seed_batch", 10_000), ctx.param("seed_concurrency", 4)
     keep = bool(ctx.param("keep", 0))
     target, p99_ms = ctx.param("target", TARGET), ctx.param("p99_ms", P99_MS)
+    rate, paced = ctx.param("rate", target), ctx.param("paced", 30_000)
+    paced_connections = ctx.param("paced_connections", 64)
     timeout = ctx.param("timeout", 1800)
 
     run_tag = f"S{uuid.uuid4().hex[:8]}"
@@ -277,6 +286,13 @@ async def run(ctx: Context) -> Result:
         cpu_start = meter.snapshot()
         load = await run_load(stack.base_url, requests, connections=concurrency)
         cpu_end = meter.snapshot()
+        ctx.progress(f"timed: {paced:,} reads at {rate:,} a second (open loop)")
+        paced_start = meter.snapshot()
+        at_rate = await run_load_at_rate(
+            stack.base_url, statement_requests(
+                stack, [rng.randrange(learners) for _ in range(paced)], run_tag),
+            rate=rate, connections=paced_connections)
+        paced_end = meter.snapshot()
 
         ctx.progress(f"checking {sample} statements")
         picks = [rng.randrange(learners) for _ in range(sample)]
@@ -295,7 +311,11 @@ async def run(ctx: Context) -> Result:
         finally:
             await conn.close()
 
-    p99 = load.quantile(0.99) * 1000
+    p99, saturated_p99 = at_rate.quantile(0.99) * 1000, load.quantile(0.99) * 1000
+
+    def verdict(ms: float) -> str:
+        return "met" if ms <= p99_ms else "MISSED"
+
     statuses = ", ".join(f"{s or 'broken'}: {n:,}" for s, n in load.status_counts().items())
     per_learner = total / learners
     details = [
@@ -312,10 +332,17 @@ async def run(ctx: Context) -> Result:
         ("reads", f"{count:,} statements of random learners (own token), {concurrency} in "
                   f"flight (closed loop); api x{workers}, relay and consumer idle"),
         ("answered (HTTP)", f"{load.rate:,.0f} requests/s ({load.wall:.2f} s)"),
-        ("latency", load.latency_line()),
-        ("p99 target", f"≤ {p99_ms} ms: {'met' if p99 <= p99_ms else 'MISSED'} "
-                       f"({p99:.1f} ms)"),
+        ("latency at saturation", load.latency_line()),
         ("statuses", statuses),
+        ("reads at the target rate", f"{paced:,} more, {rate:,} a second offered (open loop, "
+                                     f"up to {paced_connections} connections): answered "
+                                     f"{at_rate.rate:,.0f}/s"),
+        ("latency at that rate", at_rate.latency_line()),
+        *((f"{label} at that rate", line) for label, line in meter.report(paced_start, paced_end)
+          if label in ("CPU ledger api", "CPU postgresql", "CPU whole machine")),
+        ("p99 target", f"≤ {p99_ms} ms: {verdict(saturated_p99)} at saturation "
+                       f"({concurrency} in flight, {saturated_p99:.1f} ms); {verdict(p99)} at "
+                       f"{rate:,}/s offered ({p99:.1f} ms)"),
         ("answer size", f"median {sizes[len(sizes) // 2]:,} bytes" if sizes else "-"),
         ("client CPU (load generator)", load.client_line()),
         *meter.report(cpu_start, cpu_end),
@@ -325,7 +352,9 @@ async def run(ctx: Context) -> Result:
          registered.get("created", 0) == learners == sum(registered.values())),
         ("every seeded result created",
          outcomes.get("created", 0) == total == sum(outcomes.values())),
-        ("every read answered 200", load.status_counts() == {200: count}),
+        ("every read answered 200", load.status_counts() == {200: count}
+         and at_rate.status_counts() == {200: paced}),
+        (f"the paced run kept up with {rate:,}/s (within 2%)", at_rate.rate >= rate * 0.98),
         ("every read served from the read model (none rendered on read)",
          rendered_on_read == 0),
         (f"{sample} sampled statements: their achievements, totals and home member",
