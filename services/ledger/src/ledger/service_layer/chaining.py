@@ -50,10 +50,20 @@ class ChainWriter:
 
 
 _VARIANT = {c: "89ab"[int(c, 16) & 3] for c in "0123456789abcdef"}
+_IDS_PER_DRAW = 1024  # event ids per os.urandom call
+_ids: list[str] = []  # drawn, not yet handed out
+os.register_at_fork(after_in_child=_ids.clear)  # a forked child must not reuse them
 
 
 def random_uuid() -> str:
-    """`str(uuid.uuid4())`, the same 122 random bits from os.urandom and the same text,
-    at a third of its cost (an event id per ingested result)."""
-    h = os.urandom(16).hex()
+    """`str(uuid.uuid4())`: the same 122 random bits from os.urandom and the same text,
+    at a fraction of its cost (an event id per ingested result). The bits are drawn
+    1,024 ids at a time: one system call, not one per id."""
+    if not _ids:
+        _ids.extend(_format(h[i:i + 32]) for h in (os.urandom(16 * _IDS_PER_DRAW).hex(),)
+                    for i in range(0, 32 * _IDS_PER_DRAW, 32))
+    return _ids.pop()
+
+
+def _format(h: str) -> str:
     return f"{h[:8]}-{h[8:12]}-4{h[13:16]}-{_VARIANT[h[16]]}{h[17:20]}-{h[20:]}"

@@ -86,7 +86,7 @@ def violation_errors(error: RuleViolation) -> list[dict[str, Any]]:
 
 def check_tenancy(caller_institution: str, items: Sequence[Any]) -> None:
     for index, item in enumerate(items):
-        claimed = item.get("institution_id") if isinstance(item, Mapping) else None
+        claimed = item.get("institution_id") if isinstance(item, (dict, Mapping)) else None
         if isinstance(claimed, str) and claimed != caller_institution:
             raise WrongTenant("wrong_tenant", "An institution may record results only as itself",
                               detail=f"results[{index}] is for {claimed!r}, the token for "
@@ -94,7 +94,7 @@ def check_tenancy(caller_institution: str, items: Sequence[Any]) -> None:
 
 
 def _prepare(index: int, item: Any, today: date) -> _Prepared | ItemOutcome:
-    result_id = item.get("result_id") if isinstance(item, Mapping) else None
+    result_id = item.get("result_id") if isinstance(item, (dict, Mapping)) else None
     result_id = result_id if isinstance(result_id, str) else None
     try:
         sub = parse_submission(item)
