@@ -60,8 +60,8 @@ def random_uuid() -> str:
     at a fraction of its cost (an event id per ingested result). The bits are drawn
     1,024 ids at a time: one system call, not one per id."""
     if not _ids:
-        _ids.extend(_format(h[i:i + 32]) for h in (os.urandom(16 * _IDS_PER_DRAW).hex(),)
-                    for i in range(0, 32 * _IDS_PER_DRAW, 32))
+        drawn = os.urandom(16 * _IDS_PER_DRAW).hex()
+        _ids.extend(_format(drawn[i:i + 32]) for i in range(0, len(drawn), 32))
     return _ids.pop()
 
 

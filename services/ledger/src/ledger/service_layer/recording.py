@@ -94,6 +94,7 @@ def check_tenancy(caller_institution: str, items: Sequence[Any]) -> None:
 
 
 def _prepare(index: int, item: Any, today: date) -> _Prepared | ItemOutcome:
+    # (dict, Mapping): a parsed body's items are dicts, answered before the ABC's slower check
     result_id = item.get("result_id") if isinstance(item, (dict, Mapping)) else None
     result_id = result_id if isinstance(result_id, str) else None
     try:
