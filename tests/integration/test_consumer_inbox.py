@@ -5,7 +5,9 @@ offset zero."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import uuid
+from collections.abc import AsyncIterator
 
 import pytest
 from sqlalchemy import Column, Integer, Table, Text, delete, func, insert, select
@@ -108,6 +110,18 @@ async def count(engine, table) -> int:
         return (await conn.execute(select(func.count()).select_from(table))).scalar_one()
 
 
+@contextlib.asynccontextmanager
+async def running(loop: ConsumerLoop) -> AsyncIterator[None]:
+    """The loop runs inside the block and has stopped, cleanly, when it is left."""
+    stop = asyncio.Event()
+    task = asyncio.create_task(loop.run(stop))
+    try:
+        yield
+    finally:
+        stop.set()
+        await task
+
+
 async def test_redelivered_events_take_effect_once(engine, setup):
     bus, topic, table, inbox, dead = setup
     evs = events(100)
@@ -115,12 +129,9 @@ async def test_redelivered_events_take_effect_once(engine, setup):
     await publish(bus, topic, evs[10:30])  # a relay that crashed and published again
     projection = Tally(table, topic)
     loop = loop_for(engine, bus, projection, inbox, dead)
-    stop = asyncio.Event()
-    task = asyncio.create_task(loop.run(stop))
-    await eventually(lambda: _equals(count(engine, table), 100), what="100 applied")
-    await asyncio.sleep(1.0)  # the 20 repeats arrive too, and change nothing
-    stop.set()
-    await task
+    async with running(loop):
+        await eventually(lambda: _equals(count(engine, table), 100), what="100 applied")
+        await asyncio.sleep(1.0)  # the 20 repeats arrive too, and change nothing
     assert [n for _, n in await rows(engine, table)] == list(range(100))
     assert loop.applied == 100
 
@@ -141,11 +152,8 @@ async def test_offsets_are_committed_only_after_the_effect_is_durable(engine, se
 
     projection.gate = None
     second = loop_for(engine, bus, projection, inbox, dead, group=projection.name)
-    stop = asyncio.Event()
-    task = asyncio.create_task(second.run(stop))
-    await eventually(lambda: _equals(count(engine, table), 60), what="the rest applied")
-    stop.set()
-    await task
+    async with running(second):
+        await eventually(lambda: _equals(count(engine, table), 60), what="the rest applied")
     assert [n for _, n in await rows(engine, table)] == list(range(60))
 
 
@@ -154,11 +162,8 @@ async def test_a_poison_event_is_parked_and_the_rest_apply(engine, setup):
     await publish(bus, topic, events(30))
     projection = Tally(table, topic, poison=7)
     loop = loop_for(engine, bus, projection, inbox, dead)
-    stop = asyncio.Event()
-    task = asyncio.create_task(loop.run(stop))
-    await eventually(lambda: _equals(count(engine, table), 29), what="29 applied")
-    stop.set()
-    await task
+    async with running(loop):
+        await eventually(lambda: _equals(count(engine, table), 29), what="29 applied")
     async with engine.connect() as conn:
         parked = (await conn.execute(select(dead.c.consumer, dead.c.error))).all()
     assert parked == [(projection.name, "ValueError: cannot apply this one")]
@@ -169,15 +174,12 @@ async def test_rebuild_from_offset_zero_gives_the_same_rows(engine, setup):
     await publish(bus, topic, events(80))
     projection = Tally(table, topic)
     loop = loop_for(engine, bus, projection, inbox, dead)
-    stop = asyncio.Event()
-    task = asyncio.create_task(loop.run(stop))
-    await eventually(lambda: _equals(count(engine, table), 80), what="80 applied")
-    before = await rows(engine, table)
-    await loop.rebuild()
-    assert await count(engine, table) < 80 or loop.applied > 80
-    await eventually(lambda: _equals(count(engine, table), 80), what="replayed")
-    stop.set()
-    await task
+    async with running(loop):
+        await eventually(lambda: _equals(count(engine, table), 80), what="80 applied")
+        before = await rows(engine, table)
+        await loop.rebuild()
+        assert await count(engine, table) < 80 or loop.applied > 80
+        await eventually(lambda: _equals(count(engine, table), 80), what="replayed")
     assert await rows(engine, table) == before
     assert loop.applied == 160
 
@@ -196,12 +198,9 @@ async def test_a_batch_projection_takes_effect_once_per_event(engine, setup, ide
     await publish(bus, topic, evs[10:30])  # published again
     projection = BatchTally(table, topic, idempotent=idempotent)
     loop = loop_for(engine, bus, projection, inbox, dead)
-    stop = asyncio.Event()
-    task = asyncio.create_task(loop.run(stop))
-    await eventually(lambda: _equals(count(engine, table), 100), what="100 applied")
-    await asyncio.sleep(1.0)
-    stop.set()
-    await task
+    async with running(loop):
+        await eventually(lambda: _equals(count(engine, table), 100), what="100 applied")
+        await asyncio.sleep(1.0)
     assert [n for _, n in await rows(engine, table)] == list(range(100))
     assert 5 <= projection.batches <= 10  # 120 records, 25 a batch: whole batches
     # the inbox dedups for a projection that needs it; an idempotent one writes none
@@ -213,11 +212,8 @@ async def test_a_failing_batch_is_applied_singly_and_the_poison_parked(engine, s
     bus, topic, table, inbox, dead = setup
     await publish(bus, topic, events(30))
     loop = loop_for(engine, bus, BatchTally(table, topic, poison=7), inbox, dead)
-    stop = asyncio.Event()
-    task = asyncio.create_task(loop.run(stop))
-    await eventually(lambda: _equals(count(engine, table), 29), what="29 applied")
-    stop.set()
-    await task
+    async with running(loop):
+        await eventually(lambda: _equals(count(engine, table), 29), what="29 applied")
     async with engine.connect() as conn:
         assert (await conn.execute(select(func.count()).select_from(dead))).scalar_one() == 1
 
