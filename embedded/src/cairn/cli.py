@@ -28,6 +28,7 @@ def _run(args: argparse.Namespace) -> None:
     from cairn.embedded import EmbeddedConfig, create_embedded_app
     from shared.logging import configure_logging
     from shared.runtime import tune_gc
+    from shared.web_server import HTTP_PROTOCOL
 
     settings = ServiceSettings()  # validates CAIRN_* (the demo secret only in local mode)
     configure_logging(settings.log_level, json=os.environ.get("CAIRN_LOG_JSON") == "true")
@@ -42,7 +43,8 @@ def _run(args: argparse.Namespace) -> None:
         database_url=database_url, port=port, seed_demo=not args.no_demo,
         on_ready=lambda: _print_banner(args.host, port, data_dir)))
     tune_gc()
-    uvicorn.run(app, host=args.host, port=port, log_config=None, access_log=False)
+    uvicorn.run(app, host=args.host, port=port, log_config=None, access_log=False,
+                http=HTTP_PROTOCOL)
 
 
 def _print_banner(host: str, port: int, data_dir) -> None:

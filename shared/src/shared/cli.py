@@ -35,6 +35,7 @@ from shared.runtime import (
     tune_malloc,
 )
 from shared.settings import ServiceSettings
+from shared.web_server import HTTP_PROTOCOL
 
 log = structlog.get_logger(__name__)
 
@@ -58,7 +59,8 @@ def service_main(definition: ServiceDefinition, settings_factory: Callable[[], S
         # Behind the gateway the prefix is stripped; root_path keeps /docs and the OpenAPI
         # servers pointing at the public URL.
         serve = {"host": settings.host, "port": settings.port, "root_path": settings.root_path,
-                 "log_config": None, "access_log": False, "proxy_headers": True}
+                 "log_config": None, "access_log": False, "proxy_headers": True,
+                 "http": HTTP_PROTOCOL}
         if args.command == "api" and settings.web_workers > 1:
             # Several processes on one port (uvicorn's supervisor): each imports the
             # service's create_app() and reads the same settings from the environment.

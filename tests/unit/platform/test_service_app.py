@@ -1,0 +1,135 @@
+"""A ServiceApp serves its lean routes directly (shared.http.ServiceApp): the answers are
+the same as through FastAPI's whole stack — statuses, problem bodies, the request id —
+the latency metric still counts them, and a mounted or gateway-prefixed app still finds
+them. Only Starlette's middleware stack and FastAPI's router are skipped."""
+
+from __future__ import annotations
+
+from contextlib import asynccontextmanager
+from typing import Annotated
+
+import httpx
+import pytest
+from fastapi import APIRouter, FastAPI, Path, Query, Request, Response
+from prometheus_client import REGISTRY
+from starlette.applications import Starlette
+from starlette.middleware.base import BaseHTTPMiddleware
+from starlette.routing import Mount
+
+from shared.auth import Caller, mint_token, require_learner_or_admin
+from shared.errors import Problem
+from shared.http import create_service_app, lean
+from shared.settings import ServiceSettings
+
+SECRET = "s" * 40
+router = APIRouter(prefix="/v1")
+
+
+@lean(router, "GET", "/things/{tid}", summary="A thing")
+async def get_thing(tid: Annotated[str, Path(pattern=r"^[a-z0-9-]+$")], caller: Caller,
+                    request: Request,
+                    at_least: Annotated[int | None, Query(ge=0)] = None) -> Response:
+    require_learner_or_admin(caller, tid)
+    if tid == "busy":
+        raise Problem(503, "not_caught_up", "Not yet", retry_after=1)
+    if tid == "broken":
+        raise RuntimeError("a bug")
+    return Response(f"{tid}|{caller.subject}|{at_least}|{request.url.path}",
+                    media_type="text/plain")
+
+
+@router.get("/plain/{tid}")
+async def get_plain(tid: str) -> dict[str, str]:
+    return {"tid": tid}
+
+
+@asynccontextmanager
+async def _lifespan(app: FastAPI):
+    yield
+
+
+def service_app() -> FastAPI:
+    app = create_service_app(service="svc-test", title="t", description="t", version="1",
+                             lifespan=_lifespan, routers=[router])
+    app.state.settings = ServiceSettings(CAIRN_AUTH_SECRET=SECRET)
+    return app
+
+
+def bearer(subject: str) -> dict[str, str]:
+    return {"authorization": f"Bearer {mint_token(SECRET, subject, 'learner')}"}
+
+
+def client_of(asgi, **transport) -> httpx.AsyncClient:
+    return httpx.AsyncClient(transport=httpx.ASGITransport(app=asgi, **transport),
+                             base_url="http://t")
+
+
+REQUESTS = [
+    ("/v1/things/abc", {}, bearer("abc")),  # 200
+    ("/v1/things/abc", {"at_least": "2"}, bearer("abc")),  # 200 with a query parameter
+    ("/v1/things/abc", {}, {}),  # 401: no token
+    ("/v1/things/abc", {}, {"authorization": "Bearer nonsense"}),  # 401: bad token
+    ("/v1/things/abc", {}, bearer("xyz")),  # 403: another learner's
+    ("/v1/things/ABC", {}, bearer("ABC")),  # 422: the path parameter's pattern
+    ("/v1/things/abc", {"at_least": "-1"}, bearer("abc")),  # 422: a query parameter
+    ("/v1/things/busy", {}, bearer("busy")),  # 503 problem with Retry-After
+    ("/v1/things/broken", {}, bearer("broken")),  # 500 problem from the catch-all handler
+]
+
+
+@pytest.mark.parametrize(("path", "params", "headers"), REQUESTS)
+async def test_a_lean_route_answers_as_the_whole_stack_does(path, params, headers) -> None:
+    app = service_app()
+
+    async def whole_stack(scope, receive, send):  # FastAPI's own path, no shortcut
+        await FastAPI.__call__(app, scope, receive, send)
+
+    async with client_of(app) as direct, \
+            client_of(whole_stack, raise_app_exceptions=False) as full:
+        fast = await direct.get(path, params=params, headers=headers)
+        slow = await full.get(path, params=params, headers=headers)
+    assert fast.status_code == slow.status_code
+    assert fast.content == slow.content
+    for header in ("content-type", "content-length", "www-authenticate", "retry-after"):
+        assert fast.headers.get(header) == slow.headers.get(header), header
+    # Even with the 500, which the whole stack answers outside EdgeMiddleware, without one
+    assert fast.headers["x-request-id"]
+
+
+async def test_the_lean_route_skips_the_middleware_stack_and_other_routes_do_not() -> None:
+    app = service_app()
+    async with client_of(app) as client:
+        ok = await client.get("/v1/things/abc", headers={**bearer("abc"),
+                                                         "x-request-id": "req-1"})
+        assert (ok.status_code, ok.headers["x-request-id"]) == (200, "req-1")
+        assert app.middleware_stack is None  # Starlette builds it on its first request
+        plain = await client.get("/v1/plain/abc")
+        other_method = await client.post("/v1/things/abc", json={})
+    assert plain.json() == {"tid": "abc"} and app.middleware_stack is not None
+    assert other_method.status_code == 405  # not the lean route: FastAPI's router answers
+
+
+async def test_the_latency_metric_counts_lean_routes_by_their_template() -> None:
+    labels = {"service": "svc-test", "method": "GET", "route": "/v1/things/{tid}",
+              "status": "200"}
+    before = REGISTRY.get_sample_value("cairn_http_request_duration_seconds_count", labels) or 0
+    async with client_of(service_app()) as client:
+        for _ in range(3):
+            assert (await client.get("/v1/things/abc", headers=bearer("abc"))).status_code == 200
+    assert REGISTRY.get_sample_value("cairn_http_request_duration_seconds_count", labels) == before + 3
+
+
+async def test_found_under_a_mount_and_behind_a_gateway_that_strips_the_prefix() -> None:
+    parent = Starlette(routes=[Mount("/svc", app=service_app())])
+    async with client_of(parent) as client:
+        mounted = await client.get("/svc/v1/things/abc", headers=bearer("abc"))
+    assert (mounted.status_code, mounted.text) == (200, "abc|abc|None|/svc/v1/things/abc")
+    async with client_of(service_app(), root_path="/svc") as client:  # uvicorn --root-path
+        stripped = await client.get("/v1/things/abc", headers=bearer("abc"))
+    assert stripped.status_code == 200
+
+
+def test_no_middleware_a_lean_route_would_skip() -> None:
+    app = service_app()
+    with pytest.raises(RuntimeError, match="only middleware is EdgeMiddleware"):
+        app.add_middleware(BaseHTTPMiddleware, dispatch=lambda request, call_next: None)
