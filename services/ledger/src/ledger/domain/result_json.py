@@ -28,9 +28,10 @@ from shared.domain.errors import RuleViolation
 from shared.domain.levels import Framework, Level, LevelError
 from shared.domain.subjects import SubjectShare
 
-_FIELDS = {"result_id", "learner_id", "institution_id", "course", "title", "credit", "level",
-           "subjects", "grade", "assessed_on", "origin", "notional_hours", "eu"}
-_REQUIRED = _FIELDS - {"course", "origin", "notional_hours", "eu"}
+FIELDS = frozenset({"result_id", "learner_id", "institution_id", "course", "title", "credit",
+                    "level", "subjects", "grade", "assessed_on", "origin", "notional_hours",
+                    "eu"})
+REQUIRED_FIELDS = FIELDS - {"course", "origin", "notional_hours", "eu"}
 _SCHEMES = {s.value: s for s in CreditScheme}
 _FRAMEWORKS = {f.value: f for f in Framework}
 _ORIGINS = {o.value: o for o in Origin}
@@ -163,8 +164,8 @@ def parse_submission(data: Any) -> ResultSubmission:
         raise RuleViolation("validation_failed", "A result is a JSON object",
                             errors=[{"field": "body", "reason": "object_required",
                                      "message": "a result is a JSON object"}])
-    r = _Reader(_REQUIRED - set(data))
-    for key in sorted(set(data) - _FIELDS):
+    r = _Reader(REQUIRED_FIELDS - set(data))
+    for key in sorted(set(data) - FIELDS):
         r.fail(key, "unknown_field", f"{key} is not a field of a result")
     ids = {k: r.text(data, k, k) for k in ("result_id", "learner_id", "institution_id", "title")}
     course = None

@@ -4,7 +4,7 @@ cheap; responses are plain dicts."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import orjson
@@ -14,15 +14,68 @@ from pydantic import BaseModel, Field
 from ledger.domain.achievements import AchievementState
 from ledger.domain.chain import Verification
 from ledger.domain.registration import Outcome as RegistrationResult
-from ledger.domain.results import submission_json
+from ledger.domain.result_json import REQUIRED_FIELDS
+from ledger.domain.results import Origin, submission_json
 from ledger.service_layer.learners import ItemOutcome as RegistrationOutcome
 from ledger.service_layer.recording import ItemOutcome, Outcome
 from shared.contracts.values import Wire
+from shared.domain.credit import CreditScheme
+from shared.domain.levels import Framework
 from shared.errors import Problem
 
-RESULT_SCHEMA = {"type": "object", "description": "A result (DESIGN §7 body)", "required": [
-    "result_id", "learner_id", "institution_id", "title", "credit", "level", "subjects",
-    "grade", "assessed_on"]}
+_TEXT = {"type": "string", "minLength": 1, "pattern": r"\S"}  # not blank
+# A Decimal (R-CR-3): a string of digits or an integer, never a float
+_DECIMAL_NOTE = 'a decimal as a string ("7.5") or an integer; never a JSON float, not even 15.0'
+_DECIMAL = {"description": _DECIMAL_NOTE, "oneOf": [
+    {"type": "string", "pattern": r"^\s*[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?\s*$"},
+    {"type": "integer"}]}
+_DAY = {"type": "string", "format": "date", "pattern": r"^\d{4}-\d{2}-\d{2}$"}
+
+
+def _object(properties: dict[str, Any], required: Sequence[str] = (), *,
+            closed: bool = False, description: str | None = None) -> dict[str, Any]:
+    schema: dict[str, Any] = {"type": "object", "properties": properties}
+    if required:
+        schema["required"] = list(required)
+    if closed:
+        schema["additionalProperties"] = False
+    if description:
+        schema["description"] = description
+    return schema
+
+
+# The result body (DESIGN §7) as OpenAPI documents it. domain.result_json is what checks
+# a result (without a validation framework, for speed); this schema says the same, and
+# tests/unit/ledger/test_result_schema.py holds the two to each other.
+RESULT_SCHEMA = _object({
+    "result_id": {**_TEXT, "description": "the member's own id of this result: recording "
+                  "it again is idempotent (R-LG-2)"},
+    "learner_id": {**_TEXT, "description": "the consortium's learner number"},
+    "institution_id": {**_TEXT, "description": "the issuing member: the caller itself"},
+    "course": _object({"institution_id": _TEXT, "code": _TEXT}, ["institution_id", "code"],
+                      description="the catalogue course, if any"),
+    "title": _TEXT,
+    "credit": _object({"value": {**_DECIMAL, "description": f"positive; {_DECIMAL_NOTE}"},
+                       "scheme": {"enum": [s.value for s in CreditScheme]}},
+                      ["value", "scheme"], description="credit as the member gives it"),
+    "level": _object({"framework": {"enum": [f.value for f in Framework]},
+                      "value": {"type": "integer", "description": "within its framework "
+                                "(R-LV-1)"}}, ["framework", "value"]),
+    "subjects": {"type": "array", "minItems": 1, "items": _object(
+        {"hecos": {**_TEXT, "description": "HECoS code"}, "percent": _DECIMAL},
+        ["hecos", "percent"]), "description": "shares adding up to 100 (R-CAT)"},
+    "grade": _object({"scale": _TEXT, "value": _TEXT}, ["scale", "value"]),
+    "assessed_on": {**_DAY, "description": "not in the future"},
+    "origin": {"enum": [o.value for o in Origin], "default": Origin.MEMBER.value,
+               "description": "rpl: recognition of prior learning"},
+    "notional_hours": {"type": "integer", "minimum": 1},
+    "eu": _object({
+        "country": _TEXT, "awarding_body": _TEXT, "assessment": _TEXT,
+        "participation": _TEXT, "quality_assurance": _TEXT, "issued_on": _DAY,
+        "learning_outcomes": {"type": "array", "items": {"type": "string"}},
+        "workload_ects": _DECIMAL, "eqf_level": {"type": "integer"}},
+        closed=True, description="the European micro-credential elements (R-CAT-5)"),
+}, sorted(REQUIRED_FIELDS), closed=True, description="A result (DESIGN §7 body)")
 
 
 async def json_body(request: Request) -> Any:
