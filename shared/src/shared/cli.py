@@ -21,6 +21,7 @@ from typing import Any
 
 import structlog
 import uvicorn
+import uvloop
 
 from shared.db import create_engine
 from shared.logging import configure_logging
@@ -75,7 +76,7 @@ def service_main(definition: ServiceDefinition, settings_factory: Callable[[], S
     else:
         if args.command == "relay":
             tune_malloc()
-        asyncio.run(_run_workers(definition, settings, args.command, args.projection))
+        uvloop.run(_run_workers(definition, settings, args.command, args.projection))
 
 
 _WORKER_OF = "CAIRN__WEB_WORKER_OF"

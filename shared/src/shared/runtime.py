@@ -84,6 +84,7 @@ class ServiceContext:
             self.engine, self.definition.outbox, self.bus.publisher(),
             service=self.definition.name, batch_size=self.settings.relay_batch_size,
             idle_seconds=self.settings.relay_idle_seconds,
+            max_idle_seconds=self.settings.relay_max_idle_seconds,
             replay_all_on_start=replay_all_on_start)
         return self.relay
 
@@ -93,6 +94,7 @@ class ServiceContext:
                                     service=self.definition.name,
                                     batch_size=self.settings.relay_batch_size,
                                     idle_seconds=self.settings.relay_idle_seconds,
+                                    max_idle_seconds=self.settings.relay_max_idle_seconds,
                                     replay_all_on_start=isinstance(self.bus, InProcessBus))
                            for source in self.definition.log_sources]
         return self.log_relays

@@ -42,6 +42,10 @@ class ServiceSettings(BaseSettings):
     log_json: bool = Field(True, alias="CAIRN_LOG_JSON")
     relay_batch_size: int = Field(5000, alias="CAIRN_RELAY_BATCH_SIZE", ge=1)
     relay_idle_seconds: float = Field(0.05, alias="CAIRN_RELAY_IDLE_SECONDS", gt=0)
+    relay_max_idle_seconds: float = Field(
+        0.4, alias="CAIRN_RELAY_MAX_IDLE_SECONDS", gt=0,
+        description="the longest wait between polls of a quiet outbox (shared.messaging."
+                    "leadership.IdleWait): the most an event waits after a quiet spell")
     consumer_batch_size: int = Field(500, alias="CAIRN_CONSUMER_BATCH_SIZE", ge=1)
     db_pool_size: int = Field(20, alias="CAIRN_DB_POOL_SIZE", ge=1)
 

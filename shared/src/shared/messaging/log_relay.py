@@ -29,7 +29,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from shared.db import asyncpg_connection
 from shared.messaging.bus import OutgoingRecord, Publisher
-from shared.messaging.leadership import leadership, sleep_unless
+from shared.messaging.leadership import IdleWait, leadership, sleep_unless
 from shared.metrics import OUTBOX_BACKLOG, OUTBOX_PUBLISHED
 
 log = structlog.get_logger(__name__)
@@ -51,8 +51,9 @@ class LogSource:
 class LogRelay:
     def __init__(self, engine: AsyncEngine, source: LogSource, publisher: Publisher, *,
                  service: str, batch_size: int = 5000, idle_seconds: float = 0.05,
-                 replay_all_on_start: bool = False) -> None:
+                 max_idle_seconds: float = 0.4, replay_all_on_start: bool = False) -> None:
         self._engine, self._source, self._publisher = engine, source, publisher
+        self._max_idle = max_idle_seconds
         # None: read the saved watermark first. The in-process bus forgets on restart, so
         # there the relay starts from the beginning (consumers' inboxes absorb repeats).
         self._position: tuple[int, int] | None = (0, 0) if replay_all_on_start else None
@@ -78,6 +79,7 @@ class LogRelay:
             await self._publisher.stop()
 
     async def _publish_until(self, stop: asyncio.Event) -> None:
+        idle = IdleWait(self._idle, self._max_idle)
         while not stop.is_set():
             try:
                 sent = await self.publish_batch()
@@ -85,8 +87,10 @@ class LogRelay:
                 log.exception("log_relay.batch_failed", service=self._service)
                 await sleep_unless(stop, 1.0)
                 continue
+            if sent:
+                idle.published()
             if sent < self._batch_size:
-                await sleep_unless(stop, self._idle)
+                await sleep_unless(stop, idle.next())
 
     async def publish_batch(self) -> int:
         """Publish the next rows after the watermark; return how many were sent."""

@@ -29,7 +29,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from shared.contracts.envelope import STRUCTURED_CONTENT_TYPE
 from shared.db import asyncpg_connection
 from shared.messaging.bus import OutgoingRecord, Publisher
-from shared.messaging.leadership import leadership, sleep_unless
+from shared.messaging.leadership import IdleWait, leadership, sleep_unless
 from shared.metrics import OUTBOX_BACKLOG, OUTBOX_PUBLISHED
 
 log = structlog.get_logger(__name__)
@@ -39,10 +39,10 @@ HEADERS = (("content-type", STRUCTURED_CONTENT_TYPE),)
 class OutboxRelay:
     def __init__(self, engine: AsyncEngine, outbox: Table, publisher: Publisher, *,
                  service: str, batch_size: int = 5000, idle_seconds: float = 0.05,
-                 replay_all_on_start: bool = False) -> None:
+                 max_idle_seconds: float = 0.4, replay_all_on_start: bool = False) -> None:
         self._engine, self._outbox, self._publisher = engine, outbox, publisher
         self._service = service
-        self._batch_size, self._idle = batch_size, idle_seconds
+        self._batch_size, self._idle, self._max_idle = batch_size, idle_seconds, max_idle_seconds
         self._replay_all = replay_all_on_start
         self._lock_key = zlib.crc32(f"cairn-relay:{outbox.fullname}".encode())
         self.published = 0
@@ -74,7 +74,9 @@ class OutboxRelay:
 
     async def _publish_until(self, stop: asyncio.Event, lock_conn: AsyncConnection) -> None:
         idle_ticks = 0
+        idle = IdleWait(self._idle, self._max_idle)
         while not stop.is_set():
+            published = self.published
             try:
                 await lock_conn.execute(text("SELECT 1"))  # still holding the lock?
                 full = await self._drain(stop, lock_conn)
@@ -82,11 +84,13 @@ class OutboxRelay:
                 log.exception("relay.batch_failed", service=self._service)
                 await sleep_unless(stop, 1.0)
                 continue
+            if self.published != published:
+                idle.published()
             if not full:
                 idle_ticks += 1
                 if idle_ticks % 20 == 1:
                     await self._report_backlog()
-                await sleep_unless(stop, self._idle)
+                await sleep_unless(stop, idle.next())
 
     async def publish_batch(self) -> int:
         """Publish the oldest unpublished rows (one batch, no pipeline); return how many
