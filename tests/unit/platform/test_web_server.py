@@ -17,7 +17,7 @@ from starlette.responses import Response, StreamingResponse
 from starlette.routing import Route
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
-from shared.web_server import HTTP_PROTOCOL, HttpProtocol, OneWritePerTurn
+from shared.web_server import HOLD_AT_MOST, HTTP_PROTOCOL, HttpProtocol, OneWritePerTurn
 
 BIG = bytes(range(256)) * 4096  # 1 MiB
 
@@ -108,6 +108,16 @@ def get(path: str, extra: str = "") -> bytes:
     return f"GET {path} HTTP/1.1\r\nhost: t\r\n{extra}\r\n".encode()
 
 
+async def test_a_large_body_is_neither_held_nor_copied() -> None:
+    async with serving(CountedOurs) as port:
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        WRITES.clear()
+        writer.write(get("/big"))
+        head, body = await read_response(reader)
+        assert body == BIG and [len(head), len(BIG)] == WRITES
+        writer.close()
+
+
 @pytest.mark.parametrize(("protocol", "writes"), [(CountedOurs, 1), (CountedUvicorns, 2)])
 async def test_a_response_is_one_write(protocol, writes) -> None:
     async with serving(protocol) as port:
@@ -169,3 +179,7 @@ async def test_writes_wait_at_most_one_loop_turn() -> None:
     joined.write(b"c")
     joined.close()  # what waits goes first
     assert sent == [b"ab", b"c", b"<closed>"]
+    sent.clear()
+    joined.write(b"d")
+    joined.write(b"e" * HOLD_AT_MOST)  # too much to hold: what waits, then it, at once
+    assert sent == [b"d", b"e" * HOLD_AT_MOST]
