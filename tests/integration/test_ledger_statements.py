@@ -12,8 +12,9 @@ from sqlalchemy import text
 
 from ledger.entrypoints.events.statements import StatementsProjection
 from shared.contracts.envelope import CloudEvent
+from shared.messaging.memory_bus import InProcessBus
 from tests.integration.test_ledger_api import result
-from tests.plugins.services import ADMIN, auth, unique
+from tests.plugins.services import ADMIN, auth, eventually, running, unique
 
 pytestmark = pytest.mark.integration
 
@@ -170,3 +171,29 @@ async def test_statements_read_at_the_same_moment_each_get_their_own(ledger_api)
         assert answer["learner_id"] == lid and answer["ledger_seq"] == n
         assert answer["totals"]["uk_credits"] == str(15 * n)
     assert app.state.ctx.shared_objects["statement-reads"] is not None
+
+
+async def test_the_reads_connections_go_back_to_the_pool_at_shutdown(migrated_database,
+                                                                    engine):
+    """The hot reads keep their connections between queries (shared.db.HeldConnections);
+    the service's shutdown hands them back (ServiceContext.close_shared), so disposing
+    of the engine closes them: none of the app's sessions is left on the server."""
+    async def sessions() -> set[int]:
+        async with engine.connect() as conn:
+            return set((await conn.execute(text(
+                "SELECT pid FROM pg_stat_activity WHERE application_name = 'cairn-ledger'"
+                " AND datname = current_database()"))).scalars())
+
+    before = await sessions()
+    async with running("ledger", migrated_database, InProcessBus(), run_workers=False) as (
+            _, client):
+        lid = unique("L")
+        await read(client, lid)
+        await read(client, lid)
+        ours = await sessions() - before
+        assert ours  # kept for the next read
+
+    async def all_gone() -> bool:
+        return not ours & await sessions()
+
+    await eventually(all_gone, timeout=10, what="the app's sessions to end")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import time
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -51,21 +52,47 @@ async def asyncpg_connection(conn: AsyncConnection) -> Any:
     return driver
 
 
-@contextlib.asynccontextmanager
-async def pooled_driver_connection(engine: AsyncEngine) -> AsyncIterator[Any]:
-    """One of the engine's pooled connections as the bare asyncpg connection, for a hot
-    read of one or two autocommit statements (a statement read): no SQLAlchemy
-    Connection is built around it, ~45 µs of CPU less per checkout. Not for
-    transactions, which go through `engine.connect()` / `engine.begin()`."""
-    raw = await engine.raw_connection()
-    driver: asyncpg.Connection = raw.driver_connection
-    try:
-        yield driver
-    except BaseException:
-        # Whatever went wrong (the server dropped it, a request cancelled mid-statement),
-        # the connection may be mid-protocol: close it, the pool opens a fresh one. A hot
-        # read has no expected errors, so this is rare.
-        raw.invalidate()
-        raise
-    finally:
-        await greenlet_spawn(raw.close)  # back to the pool (a no-op once invalidated)
+class HeldConnections:
+    """Driver connections a hot reader keeps between its queries (the statement reads),
+    instead of a pool check-out and check-in around each: measured at 3,000 statement
+    reads a second, ~50 µs of API CPU less per read (a fifth of it). Each is one of the
+    engine's pooled connections, checked out when first needed and kept, up to `keep`
+    of them (the reader's queries at once; more at a moment go back to the pool after
+    use). One older than `recycle_seconds` goes back to the pool instead of being used
+    (the pool recycles it, as its own `pool_recycle`). A query that fails, or is
+    cancelled, may leave its connection mid-protocol: it is invalidated (closed; the
+    pool opens a fresh one). Not for transactions: `connection()` gives the bare asyncpg
+    connection, each statement committing on its own. `close()` (the service's
+    shutdown) hands every kept connection back."""
+
+    def __init__(self, engine: AsyncEngine, *, keep: int,
+                 recycle_seconds: float = 1800.0) -> None:
+        self._engine, self._keep, self._recycle = engine, keep, recycle_seconds
+        self._idle: list[tuple[Any, float]] = []  # (pooled connection, checked out at)
+
+    @contextlib.asynccontextmanager
+    async def connection(self) -> AsyncIterator[asyncpg.Connection]:
+        raw, since = await self._take()
+        try:
+            yield raw.driver_connection
+        except BaseException:
+            raw.invalidate()
+            await greenlet_spawn(raw.close)  # a no-op once invalidated
+            raise
+        if len(self._idle) < self._keep and time.monotonic() - since < self._recycle:
+            self._idle.append((raw, since))
+        else:
+            await greenlet_spawn(raw.close)  # back to the pool
+
+    async def _take(self) -> tuple[Any, float]:
+        while self._idle:
+            raw, since = self._idle.pop()
+            if time.monotonic() - since < self._recycle:
+                return raw, since
+            await greenlet_spawn(raw.close)
+        return await self._engine.raw_connection(), time.monotonic()
+
+    async def close(self) -> None:
+        idle, self._idle = self._idle, []
+        for raw, _ in idle:
+            await greenlet_spawn(raw.close)

@@ -133,6 +133,13 @@ class ServiceContext:
         if self.stop_on_crash:
             self._stop.set()
 
+    async def close_shared(self) -> None:
+        """Close the shared objects that hold something (an `aclose` method)."""
+        shared, self.shared_objects = self.shared_objects, {}
+        for found in shared.values():
+            if hasattr(found, "aclose"):
+                await found.aclose()
+
     async def stop_workers(self) -> None:
         self._stop.set()
         if self._tasks:
@@ -198,6 +205,7 @@ def build_app(definition: ServiceDefinition, settings: ServiceSettings, *,
             yield
         finally:
             await ctx.stop_workers()
+            await ctx.close_shared()
             await engine.dispose()
 
     app = create_service_app(service=definition.name, title=definition.title,

@@ -51,7 +51,7 @@ _STALE = f"""
 async def fresh_statements(db: Any, learner_ids: Sequence[str], fmt: int
                            ) -> dict[str, tuple[str, int]]:
     """(body, ledger_seq) of each of these learners' stored statement that is fresh;
-    the others are absent. `db`: an asyncpg connection (shared.db.pooled_driver_connection)."""
+    the others are absent. `db`: an asyncpg connection (shared.db.HeldConnections)."""
     rows = await db.fetch(_FRESH, list(learner_ids), fmt)
     return {lid: (body, seq) for lid, body, seq in rows}
 

@@ -32,7 +32,7 @@ from ledger.domain.statement import (
     statement_json,
 )
 from shared.coalesce import Coalescer
-from shared.db import pooled_driver_connection
+from shared.db import HeldConnections
 from shared.domain.levels import Framework
 
 
@@ -61,21 +61,37 @@ def _worth_storing(rendered: Iterable[Rendered]) -> list[Rendered]:
     return [r for r in rendered if r.ledger_seq or r.registration]
 
 
-async def fresh_statements(engine: AsyncEngine, learner_ids: Sequence[str]
-                           ) -> dict[str, tuple[str, int]]:
-    """The stored statements of these learners that are fresh, as (body, ledger_seq)."""
-    async with pooled_driver_connection(engine) as db:
-        return await repo.fresh_statements(db, learner_ids, STATEMENT_FORMAT)
+READ_CONCURRENCY = 3  # a process's statement queries at once (each for many learners)
+
+
+class FreshStatements:
+    """A process's hot statement reads: the lookups it is asked for at the same moment
+    fetched by one query (shared.coalesce), on connections kept for these queries
+    (shared.db.HeldConnections). One per service context; `aclose` at shutdown."""
+
+    def __init__(self, engine: AsyncEngine) -> None:
+        self._connections = HeldConnections(engine, keep=READ_CONCURRENCY)
+        self._reads: Coalescer[str, tuple[str, int]] = Coalescer(
+            self._fetch, concurrency=READ_CONCURRENCY)
+
+    async def get(self, learner_id: str) -> tuple[str, int] | None:
+        """(body, ledger_seq) of the learner's stored statement if it is fresh."""
+        return await self._reads.get(learner_id)
+
+    async def _fetch(self, learner_ids: Sequence[str]) -> dict[str, tuple[str, int]]:
+        async with self._connections.connection() as db:
+            return await repo.fresh_statements(db, learner_ids, STATEMENT_FORMAT)
+
+    async def aclose(self) -> None:
+        await self._connections.close()
 
 
 async def read_statement(engine: AsyncEngine, learner_id: str,
-                         reads: Coalescer[str, tuple[str, int]] | None = None
-                         ) -> tuple[str, int]:
+                         fresh_statements: FreshStatements) -> tuple[str, int]:
     """The learner's whole statement as JSON, and the ledger_seq it reflects. The hot
-    path serves the stored one, fetched with whatever other statements this process
-    is asked for at the moment when `reads` is given (its `fresh_statements`)."""
-    fresh = (await reads.get(learner_id) if reads is not None
-             else (await fresh_statements(engine, [learner_id])).get(learner_id))
+    path serves the stored one (`fresh_statements`); else it is rendered now, and
+    stored for the next read."""
+    fresh = await fresh_statements.get(learner_id)
     if fresh is not None:
         return fresh
     async with engine.connect() as conn:

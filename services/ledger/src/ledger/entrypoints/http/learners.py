@@ -3,7 +3,6 @@ one achievement. Each route parses, authorises, calls one use case, maps the res
 
 from __future__ import annotations
 
-from functools import partial
 from typing import Annotated
 
 from fastapi import APIRouter, Path, Request, Response
@@ -24,7 +23,6 @@ from ledger.entrypoints.http.schemas import (
 )
 from ledger.service_layer import learners, queries, statements
 from shared.auth import Caller, require_learner_or_admin, require_role
-from shared.coalesce import Coalescer
 from shared.consistency import MinLedgerSeq, read_at_least
 from shared.errors import Problem
 from shared.http import lean
@@ -79,11 +77,10 @@ async def post_learners_batch(caller: Caller, request: Request) -> Response:
     return json_response(registrations_json(outcomes))
 
 
-def _statement_reads(request: Request) -> Coalescer[str, tuple[str, int]]:
-    """This process's coalesced statement reads (one per service context)."""
+def _statement_reads(request: Request) -> statements.FreshStatements:
+    """This process's hot statement reads (one per service context)."""
     ctx = request.app.state.ctx
-    return ctx.shared("statement-reads",
-                      lambda: Coalescer(partial(statements.fresh_statements, ctx.engine)))
+    return ctx.shared("statement-reads", lambda: statements.FreshStatements(ctx.engine))
 
 
 @lean(router, "GET", "/learners/{lid}/statement", summary="Consolidated statement",
