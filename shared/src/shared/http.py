@@ -164,8 +164,9 @@ class ServiceApp(FastAPI):
     latency metric, body guards) and straight on to the route's handler; its errors are
     answered by the app's own exception handlers (`shared.errors`), so the answers are
     the same as through the full stack. Skipped: Starlette's middleware stack and
-    FastAPI's router, ~40 µs of a statement read's ~200 (measured in-process), which
-    add nothing a lean route uses. Every other request takes FastAPI's path."""
+    FastAPI's router, which add nothing a lean route uses: measured in-process, a
+    statement read's time in the framework fell from 68 to 31 µs. Every other request
+    takes FastAPI's path."""
 
     _hot: tuple[_Hot, ...] = ()
     _hot_app: Any = None
