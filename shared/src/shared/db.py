@@ -79,7 +79,7 @@ class HeldConnections:
             raw.invalidate()
             await greenlet_spawn(raw.close)  # a no-op once invalidated
             raise
-        if len(self._idle) < self._keep and time.monotonic() - since < self._recycle:
+        if len(self._idle) < self._keep and self._young(since):
             self._idle.append((raw, since))
         else:
             await greenlet_spawn(raw.close)  # back to the pool
@@ -87,10 +87,13 @@ class HeldConnections:
     async def _take(self) -> tuple[Any, float]:
         while self._idle:
             raw, since = self._idle.pop()
-            if time.monotonic() - since < self._recycle:
+            if self._young(since):
                 return raw, since
             await greenlet_spawn(raw.close)
         return await self._engine.raw_connection(), time.monotonic()
+
+    def _young(self, since: float) -> bool:
+        return time.monotonic() - since < self._recycle
 
     async def close(self) -> None:
         idle, self._idle = self._idle, []

@@ -153,8 +153,7 @@ def route_path(scope: dict) -> str:
 @dataclass(frozen=True, slots=True)
 class _Hot:
     route: LeanRoute
-    methods: frozenset[str]
-    handle: Callable[[Request], Awaitable[Response]]
+    handle: Callable[[Request], Awaitable[Response]]  # built once, not per request
 
 
 class ServiceApp(FastAPI):
@@ -176,7 +175,7 @@ class ServiceApp(FastAPI):
         if [m.cls for m in self.user_middleware] != [EdgeMiddleware]:
             raise RuntimeError("a ServiceApp's only middleware is EdgeMiddleware: its lean "
                                "routes would skip any other")
-        self._hot = tuple(_Hot(route, frozenset(route.methods), route.get_route_handler())
+        self._hot = tuple(_Hot(route, route.get_route_handler())
                           for router in routers for route in router.routes
                           if isinstance(route, LeanRoute))
         self._hot_app = EdgeMiddleware(self._serve_lean, service)
@@ -192,7 +191,7 @@ class ServiceApp(FastAPI):
             path = route_path(scope)
             for hot in self._hot:
                 found = hot.route.path_regex.match(path)
-                if found is not None and scope["method"] in hot.methods:
+                if found is not None and scope["method"] in hot.route.methods:
                     convert = hot.route.param_convertors
                     scope["app"], scope["route"], scope["endpoint"] = (
                         self, hot.route, hot.route.endpoint)
