@@ -1,12 +1,14 @@
 """Hypothesis stateful test of the ledger on real PostgreSQL (issue 4): random sequences
-of record / duplicate / conflicting duplicate / correct / revoke / retried batch against
-a simple model; after every step the learners' statements match the model."""
+of record / duplicate / conflicting duplicate / correct / revoke / retried batch / award
+decision / award decision delivered again against a simple model; after every step the
+learners' statements match the model."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from decimal import Decimal
 
 import pytest
@@ -15,6 +17,10 @@ from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, precondition, rule
 
 from ledger.bootstrap import definition
+from ledger.entrypoints.events.awards import AwardConferrals
+from shared.contracts.envelope import new_event
+from shared.contracts.events import ClaimDecidedV1, UsedCreditV1
+from shared.domain.errors import RuleViolation
 from shared.messaging.memory_bus import InProcessBus
 from shared.migrations import upgrade_to_head_async
 from tests.integration.test_ledger_api import result
@@ -33,6 +39,7 @@ class Achievement:
     body: dict  # what was recorded
     latest: dict  # after corrections
     status: str = "current"
+    used_by: str | None = None  # the award (claim id) whose credit it is (R-AW-5)
 
 
 @dataclass
@@ -52,13 +59,14 @@ class LedgerMachine(RuleBasedStateMachine):
         self.members = {m: f"{m}-{self.tag}" for m in MEMBERS}
         self.learners = [f"L-{self.tag}-{i}" for i in range(3)]
         self.counter = 0
+        self.awards: list[ClaimDecidedV1] = []  # the decisions recorded
 
     def run(self, coro):
         return self.loop.run_until_complete(coro)
 
     @initialize()
     def start(self) -> None:
-        _, self.client = self.run(self.stack.enter_async_context(
+        self.app, self.client = self.run(self.stack.enter_async_context(
             running("ledger", self.database_url, InProcessBus(), run_workers=False)))
 
     def teardown(self) -> None:
@@ -178,6 +186,50 @@ class LedgerMachine(RuleBasedStateMachine):
             else:  # the retry changes nothing: what was created is now a duplicate
                 assert got == ["duplicate" if o == "created" else o for o in expected]
 
+    async def decide(self, decision: ClaimDecidedV1) -> None:
+        """As the ledger's consumer of award.events applies a decision: in a transaction."""
+        async with self.app.state.ctx.engine.begin() as conn:
+            await AwardConferrals().apply(conn, new_event(decision,
+                                                          subject=decision.learner_id))
+
+    @rule(data=st.data(), learner=st.integers(0, 2), supersede=st.booleans())
+    def award(self, data, learner, supersede) -> None:
+        """R-AW-8: an awarded decision; R-AW-5: it may use no revoked credit, and credit
+        locked by another award only if it supersedes that award."""
+        lid = self.learners[learner]
+        theirs = sorted(aid for aid, a in self.model.achievements.items() if a.learner == lid)
+        if not theirs:
+            return
+        used = data.draw(st.lists(st.sampled_from(theirs), min_size=1, max_size=3,
+                                  unique=True))
+        held = sorted({a.used_by for a in self.model.achievements.values()
+                       if a.learner == lid and a.used_by})
+        supersedes = held if supersede else []
+        self.counter += 1
+        decision = ClaimDecidedV1(
+            claim_id=f"c{self.counter}-{self.tag}", learner_id=lid, qualification_id="q",
+            status="awarded", decided_at=datetime.now(UTC), conferring_member="north",
+            used=[UsedCreditV1(achievement_id=aid, rule="total") for aid in used],
+            supersedes=supersedes)
+        allowed = all(self.model.achievements[aid].status != "revoked"
+                      and self.model.achievements[aid].used_by in (None, *supersedes)
+                      for aid in used)
+        try:
+            self.run(self.decide(decision))
+        except RuleViolation as refused:
+            assert not allowed, refused
+            return
+        assert allowed
+        self.awards.append(decision)
+        for aid in used:
+            self.model.achievements[aid].used_by = decision.claim_id
+
+    @precondition(lambda self: self.awards)
+    @rule(data=st.data())
+    def award_again(self, data) -> None:
+        """A decision delivered again changes nothing, whatever happened since."""
+        self.run(self.decide(data.draw(st.sampled_from(self.awards))))
+
     # --- the invariant ---------------------------------------------------------------------
 
     @invariant()
@@ -197,6 +249,7 @@ class LedgerMachine(RuleBasedStateMachine):
                 line = lines[aid]
                 assert line["status"] == a.status
                 assert line["grade"] == a.latest["grade"]
+                assert line["used_by_award"] == a.used_by
                 if a.status != "revoked":
                     total += Decimal(a.latest["credit"]["value"])
             assert Decimal(response.json()["totals"]["uk_credits"]) == total

@@ -5,6 +5,10 @@ from __future__ import annotations
 from datetime import UTC, date, datetime
 from decimal import Decimal
 
+import orjson
+import pytest
+from pydantic import ValidationError
+
 from ledger.domain.achievements import Recorded, Revoked
 from ledger.domain.entry_events import EVENT_TYPES as LEDGER_TYPES
 from ledger.domain.entry_events import entry_event
@@ -14,7 +18,9 @@ from shared.contracts.events import (
     EVENT_TYPES,
     AchievementRecordedV1,
     AchievementRevokedV1,
+    ClaimDecidedV1,
     LearnerRegisteredV1,
+    UsedCreditV1,
 )
 from shared.domain.credit import Credit, CreditScheme
 from shared.domain.levels import Framework, Level
@@ -51,3 +57,20 @@ def test_the_learner_registered_event_is_a_ledger_contract() -> None:
     again = payload_of(decode_event(encode_event(event)))
     assert again == LearnerRegisteredV1(learner_id="L-1", home_member="uni-north",
                                         associate=True, revision=2)
+
+
+def test_the_claim_decided_event_carries_what_the_ledger_records_of_an_award() -> None:
+    """R-AW-8: the award service's decision, as DESIGN §7's claim body, on award.events."""
+    decided = ClaimDecidedV1(
+        claim_id="c-1", learner_id="L-1", qualification_id="pgcert-ds", status="awarded",
+        decided_at=datetime(2026, 7, 1, tzinfo=UTC), conferring_member="uni-north",
+        chosen_by="lead_member", supersedes=["c-0"],
+        used=[UsedCreditV1(achievement_id="uni-north:r1", rule="minimum:FHEQ7")])
+    event = new_event(decided, subject="L-1")
+    assert (event.type, ClaimDecidedV1.topic) == ("cairn.award.claim.decided.v1", "award.events")
+    raw = orjson.loads(encode_event(event))
+    raw["data"]["added_in_a_later_minor"] = 1  # readers tolerate added fields
+    again = payload_of(decode_event(orjson.dumps(raw)))
+    assert again == decided and again.used[0].recognised_as is None
+    with pytest.raises(ValidationError):  # a status the contract does not know
+        ClaimDecidedV1.model_validate({**decided.model_dump(), "status": "maybe"})

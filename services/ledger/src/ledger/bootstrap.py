@@ -9,6 +9,7 @@ from fastapi import FastAPI
 from ledger.adapters.publication import ENTRIES
 from ledger.adapters.tables import catalogue_replica, dead_letter, inbox, metadata, outbox
 from ledger.config import LedgerSettings
+from ledger.entrypoints.events.awards import AwardConferrals
 from ledger.entrypoints.events.statements import StatementsProjection
 from ledger.entrypoints.http import learners, results
 from shared.catalogue_replica import CatalogueReplica, replica_router
@@ -27,7 +28,8 @@ def definition() -> ServiceDefinition:
         metadata=metadata, outbox=outbox, inbox=inbox, dead_letter=dead_letter,
         alembic_ini=ALEMBIC_INI,
         routers=[results.router, learners.router, replica_router(catalogue_replica)],
-        projections=lambda: [CatalogueReplica(catalogue_replica), StatementsProjection()],
+        projections=lambda: [CatalogueReplica(catalogue_replica), StatementsProjection(),
+                             AwardConferrals()],
         log_sources=[ENTRIES],  # the entries table is the ledger's outbox (DESIGN §3)
     )
 

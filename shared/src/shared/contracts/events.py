@@ -4,7 +4,7 @@ A change that breaks a reader is a new class with a new `.vN` type, never an edi
 from __future__ import annotations
 
 from datetime import date, datetime
-from typing import ClassVar
+from typing import ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict
 
@@ -158,11 +158,44 @@ class LearnerRegisteredV1(EventPayload):
     revision: int
 
 
+# --- award.events (key: learner id) ------------------------------------------------------
+
+class UsedCreditV1(BaseModel):
+    """R-AW-8: an achievement an award counted, the rule it satisfies (e.g.
+    `minimum:FHEQ7`, `required:DS799`) and the recognition relied on, if any."""
+
+    model_config = ConfigDict(frozen=True, extra="ignore")
+    achievement_id: str
+    rule: str
+    recognised_as: str | None = None
+
+
+class ClaimDecidedV1(EventPayload):
+    """R-AW-6/R-AW-8: the award service's decision on a learner's claim (DESIGN §7's
+    `GET /award/v1/claims/{cid}` body). An `awarded` decision is recorded on the
+    learner's ledger as `AwardConferred`, whose award id is `claim_id`, and the credit
+    it used is locked (R-AW-5); `supersedes` names the claims of the lower awards of
+    the same stack this one replaces, whose credit it may reuse."""
+
+    event_type: ClassVar[str] = "cairn.award.claim.decided.v1"
+    topic: ClassVar[str] = "award.events"
+    claim_id: str
+    learner_id: str
+    qualification_id: str
+    status: Literal["awarded", "not_awardable"]
+    decided_at: datetime
+    conferring_member: str | None = None
+    chosen_by: str | None = None  # the R-AW-6 step: lead_member, home_member, ...
+    used: list[UsedCreditV1] = []
+    supersedes: list[str] = []
+    reasons: list[dict] = []  # per member, when not awardable
+
+
 EVENT_TYPES: dict[str, type[EventPayload]] = {
     cls.event_type: cls
     for cls in (InstitutionRegisteredV1, CourseVersionPublishedV1, EquivalencePublishedV1,
                 AchievementRecordedV1, AchievementCorrectedV1, AchievementRevokedV1,
-                AwardConferredV1, LearnerRegisteredV1)
+                AwardConferredV1, LearnerRegisteredV1, ClaimDecidedV1)
 }
 
 

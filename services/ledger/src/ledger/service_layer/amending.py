@@ -11,9 +11,8 @@ Decisions:
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, date, datetime
+from datetime import date
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
@@ -22,7 +21,6 @@ from ledger.adapters import entries as repo
 from ledger.domain.achievements import (
     AchievementState,
     Corrected,
-    LedgerEntry,
     Revoked,
     Status,
     check_correction,
@@ -33,7 +31,7 @@ from ledger.domain.achievements import (
 from ledger.domain.entry_events import entry_from_event
 from ledger.domain.result_json import parse_submission
 from ledger.domain.results import check_submission, submission_fingerprint
-from ledger.service_layer.chaining import ChainWriter
+from ledger.service_layer.chaining import append_entry
 from shared.domain.errors import NotFound
 
 
@@ -59,15 +57,6 @@ async def _locked_state(conn: AsyncConnection, achievement_id: str
     return learner_id, states[achievement_id], rows
 
 
-async def _append(conn: AsyncConnection, learner_id: str,
-                  make: Callable[[int], LedgerEntry], **columns: Any) -> int:
-    writer = ChainWriter(await repo.chain_heads(conn, [learner_id]), datetime.now(UTC))
-    seq = writer.next_seq(learner_id)
-    writer.add(learner_id, make(seq), **columns)
-    await repo.append_entries(conn, writer.rows)
-    return seq
-
-
 async def correct_achievement(engine: AsyncEngine, institution_id: str, achievement_id: str,
                               result: Any, reason: str, *, today: date) -> Amendment:
     corrected = parse_submission(result)
@@ -77,7 +66,7 @@ async def correct_achievement(engine: AsyncEngine, institution_id: str, achievem
         check_correction(state, institution_id, corrected, achievement_id)
         if correction_is_noop(state, corrected):
             return Amendment(achievement_id, learner_id, state.updated_seq, state.status, False)
-        seq = await _append(conn, learner_id,
+        seq = await append_entry(conn, learner_id,
                             lambda s: Corrected(s, achievement_id, institution_id, corrected,
                                                 reason),
                             result_id=corrected.result_id,
@@ -95,7 +84,7 @@ async def revoke_achievement(engine: AsyncEngine, institution_id: str, achieveme
                 return Amendment(achievement_id, learner_id, last["ledger_seq"],
                                  Status.REVOKED, False)
         check_revocation(state, institution_id, achievement_id)
-        seq = await _append(conn, learner_id,
+        seq = await append_entry(conn, learner_id,
                             lambda s: Revoked(s, achievement_id, institution_id, reason),
                             result_id=state.original.result_id)
     return Amendment(achievement_id, learner_id, seq, Status.REVOKED, True)

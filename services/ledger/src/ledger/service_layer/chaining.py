@@ -5,8 +5,13 @@ locks (adapters.entries.lock_learners) and has read the heads under them."""
 from __future__ import annotations
 
 import os
-from datetime import datetime
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Any
 
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from ledger.adapters import entries as repo
 from ledger.adapters.entries import NewEntry
 from ledger.domain.achievements import Corrected, LedgerEntry, Recorded, Revoked
 from ledger.domain.canonical import canonical_json_fast, to_json_value
@@ -47,6 +52,18 @@ class ChainWriter:
         self._heads[learner_id] = (entry.ledger_seq, digest)
         self.rows.append(row)
         return row
+
+
+async def append_entry(conn: AsyncConnection, learner_id: str,
+                       make: Callable[[int], LedgerEntry], **columns: Any) -> int:
+    """Append one entry, `make(ledger_seq)`, after the learner's chain head; its
+    ledger_seq. The caller holds the learner's lock (a correction, a revocation, an
+    award: one entry at a time, unlike the ingest path's batches)."""
+    writer = ChainWriter(await repo.chain_heads(conn, [learner_id]), datetime.now(UTC))
+    seq = writer.next_seq(learner_id)
+    writer.add(learner_id, make(seq), **columns)
+    await repo.append_entries(conn, writer.rows)
+    return seq
 
 
 _VARIANT = {c: "89ab"[int(c, 16) & 3] for c in "0123456789abcdef"}

@@ -1,0 +1,38 @@
+"""Conferrals: the award service's decisions (`award.events`, keyed by learner), each
+`awarded` one recorded on the learner's ledger as `AwardConferred` (R-AW-8,
+service_layer.conferring).
+
+Applying a decision again appends nothing (its award is found on the chain), so the
+step needs no inbox (`idempotent`). A rebuild forgets nothing: what it wrote is the
+ledger itself, which is append-only (R-LG-3); replaying the topic finds every award
+already recorded."""
+
+from __future__ import annotations
+
+import structlog
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from ledger.service_layer.conferring import record_award
+from shared.contracts.envelope import CloudEvent
+from shared.contracts.events import ClaimDecidedV1, payload_of
+
+log = structlog.get_logger(__name__)
+
+
+class AwardConferrals:
+    name = "award-conferrals"
+    topics = (ClaimDecidedV1.topic,)
+    idempotent = True
+
+    async def apply(self, conn: AsyncConnection, event: CloudEvent) -> None:
+        decision = payload_of(event)
+        if not isinstance(decision, ClaimDecidedV1):
+            return  # another award event: not the ledger's concern
+        conferral = await record_award(conn, decision)
+        if conferral is not None:
+            log.info("ledger.award_recorded" if conferral.appended else "ledger.award_known",
+                     learner_id=conferral.learner_id, award_id=conferral.award_id,
+                     ledger_seq=conferral.ledger_seq)
+
+    async def reset(self, conn: AsyncConnection) -> None:
+        """Nothing to forget: the ledger is append-only (R-LG-3)."""
