@@ -6,10 +6,11 @@ objects, the h11 state machine), so at thousands of requests/s the client would 
 core from the server it measures. Here a request is bytes encoded before the clock
 starts, and of an answer only the status line, Content-Length and the body are read.
 
-Method: `connections` keep-alive connections; each sends its next request as soon as it
-has read the previous answer (a closed loop: exactly `connections` requests in flight,
-the offered load follows the server). The requests are taken in order from one list,
-each sent once. Latency is from writing a request to having read its whole answer.
+Method: `connections` keep-alive connections, all open before the clock starts; each sends
+its next request as soon as it has read the previous answer (a closed loop: exactly
+`connections` requests in flight, the offered load follows the server). The requests are
+taken in order from one list, each sent once. Latency is from writing a request to having
+read its whole answer.
 A connection that breaks (the server closed it, reset it) counts its request as status
 0 and is opened again. Answers must carry a Content-Length (the services' do); a
 chunked answer is refused.
@@ -133,10 +134,12 @@ async def _read_answer(reader: asyncio.StreamReader) -> tuple[int, bytes]:
         raise _Broken(str(error)) from error
 
 
-async def _connection(host: str, port: int, requests: Sequence[bytes], order: Iterator[int],
+async def _connection(host: str, port: int, opened: tuple[asyncio.StreamReader,
+                                                           asyncio.StreamWriter],
+                      requests: Sequence[bytes], order: Iterator[int],
                       latencies: list[float], statuses: list[int],
                       bodies: list[bytes] | None, due: Callable[[int], float] | None) -> None:
-    reader, writer = await asyncio.open_connection(host, port)
+    reader, writer = opened
     clock = time.perf_counter
     try:
         for i in order:  # shared by every connection: each request is sent once
@@ -186,10 +189,15 @@ async def _run(base_url: str, requests: Sequence[bytes], connections: int, keep_
     latencies, statuses = [0.0] * n, [0] * n
     bodies: list[bytes] | None = [b""] * n if keep_bodies else None
     order = iter(range(n))
-    cpu_start, started = time.process_time(), time.perf_counter()
-    due = None if rate is None else (lambda i: started + i / rate)
     async with asyncio.timeout(timeout):
-        await asyncio.gather(*(_connection(host, port, requests, order, latencies, statuses,
-                                           bodies, due) for _ in range(min(connections, n) or 1)))
+        # Every connection is open before the clock starts: otherwise the first requests
+        # of an open-loop run fall due while the client is still connecting, and its own
+        # connection burst is charged to the server as latency.
+        opened = await asyncio.gather(*(asyncio.open_connection(host, port)
+                                        for _ in range(min(connections, n) or 1)))
+        cpu_start, started = time.process_time(), time.perf_counter()
+        due = None if rate is None else (lambda i: started + i / rate)
+        await asyncio.gather(*(_connection(host, port, pair, requests, order, latencies,
+                                           statuses, bodies, due) for pair in opened))
     wall, cpu = time.perf_counter() - started, time.process_time() - cpu_start
     return LoadResult(latencies, statuses, bodies, wall, cpu, connections)
