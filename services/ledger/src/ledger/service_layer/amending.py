@@ -67,10 +67,10 @@ async def correct_achievement(engine: AsyncEngine, institution_id: str, achievem
         if correction_is_noop(state, corrected):
             return Amendment(achievement_id, learner_id, state.updated_seq, state.status, False)
         seq = await append_entry(conn, learner_id,
-                            lambda s: Corrected(s, achievement_id, institution_id, corrected,
-                                                reason),
-                            result_id=corrected.result_id,
-                            fingerprint=submission_fingerprint(corrected))
+                                 lambda s: Corrected(s, achievement_id, institution_id,
+                                                     corrected, reason),
+                                 result_id=corrected.result_id,
+                                 fingerprint=submission_fingerprint(corrected))
     return Amendment(achievement_id, learner_id, seq, Status.CORRECTED, True)
 
 
@@ -85,6 +85,6 @@ async def revoke_achievement(engine: AsyncEngine, institution_id: str, achieveme
                                  Status.REVOKED, False)
         check_revocation(state, institution_id, achievement_id)
         seq = await append_entry(conn, learner_id,
-                            lambda s: Revoked(s, achievement_id, institution_id, reason),
-                            result_id=state.original.result_id)
+                                 lambda s: Revoked(s, achievement_id, institution_id, reason),
+                                 result_id=state.original.result_id)
     return Amendment(achievement_id, learner_id, seq, Status.REVOKED, True)

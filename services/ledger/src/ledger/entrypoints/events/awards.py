@@ -5,7 +5,12 @@ service_layer.conferring).
 Applying a decision again appends nothing (its award is found on the chain), so the
 step needs no inbox (`idempotent`). A rebuild forgets nothing: what it wrote is the
 ledger itself, which is append-only (R-LG-3); replaying the topic finds every award
-already recorded."""
+already recorded.
+
+Only the award service decides awards: a decision whose envelope does not come from it
+(`source` /cairn/award), or whose subject (the partition key) is not the learner it
+names, is refused and parked. (Who may write to `award.events` at all is the broker's
+ACLs, deploy/.)"""
 
 from __future__ import annotations
 
@@ -15,8 +20,10 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from ledger.service_layer.conferring import record_award
 from shared.contracts.envelope import CloudEvent
 from shared.contracts.events import ClaimDecidedV1, payload_of
+from shared.domain.errors import RuleViolation
 
 log = structlog.get_logger(__name__)
+AWARD_SOURCE = "/cairn/award"
 
 
 class AwardConferrals:
@@ -28,6 +35,10 @@ class AwardConferrals:
         decision = payload_of(event)
         if not isinstance(decision, ClaimDecidedV1):
             return  # another award event: not the ledger's concern
+        if event.source != AWARD_SOURCE or event.subject != decision.learner_id:
+            raise RuleViolation("not_from_the_award_service",
+                                f"a decision comes from {AWARD_SOURCE}, keyed by its learner",
+                                source=event.source, subject=event.subject)
         conferral = await record_award(conn, decision)
         if conferral is not None:
             log.info("ledger.award_recorded" if conferral.appended else "ledger.award_known",
