@@ -117,6 +117,15 @@ async def test_an_awarded_decision_is_recorded_once_and_locks_its_credit(
         assert {k: v["used_by_award"] for k, v in lines.items()} == {
             a: again, b: first, c: None, d: again}
         assert lines[c]["status"] == "revoked"
+        awards = {w["award_id"]: w for w in statement.json()["awards"]}
+        assert list(awards) == [first, again]  # in chain order; nothing of the refused
+        assert (awards[first]["superseded_by"], awards[again]["superseded_by"]) == (again, None)
+        assert awards[again]["achievements"] == [a, d]
+        assert awards[again]["conferring_member"] == "uni-north"
+        # the issuing member's view: what it issued, and no award (uni-north conferred them)
+        view = await client.get(f"/v1/learners/{lid}/statement", headers=me)
+        assert view.status_code == 200 and view.json()["awards"] == []
+        assert {x["used_by_award"] for x in view.json()["achievements"]} == {first, again, None}
         verified = await client.get(f"/v1/learners/{lid}/verify", headers=ADMIN)
         assert verified.status_code == 200 and verified.json()["ok"] is True
 

@@ -3,11 +3,12 @@ levels (R-LV), totals by level and member, the associate cap flag (R-MB-2)."""
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from decimal import Decimal
 
 from hypothesis import given
 
-from ledger.domain.achievements import Status, fold
+from ledger.domain.achievements import AwardConferred, Status, fold
 from ledger.domain.associate_cap import POSTGRADUATE, UNDERGRADUATE, LevelBand
 from ledger.domain.results import Origin
 from ledger.domain.statement import (
@@ -15,8 +16,10 @@ from ledger.domain.statement import (
     LearnerRegistration,
     StatementPolicy,
     Totals,
+    award_lines,
     build_statement,
     issued_by,
+    statement_json,
 )
 from shared.domain.credit import ConversionMethod, ConversionPolicy, Credit, to_ects, to_uk_credits
 from shared.domain.levels import Framework, Level
@@ -169,3 +172,25 @@ def test_totals_equal_the_sum_of_non_revoked_latest_values(steps) -> None:
         assert sum((t.uk_credits for t in table.values()), D(0)) == s.total.uk_credits
         assert sum((t.ects for t in table.values()), D(0)) == s.total.ects
     assert len(s.lines) == len(states)
+
+
+def test_awards_are_listed_with_the_award_that_superseded_each() -> None:  # R-AW-8, R-AW-5
+    a, b = result("a", credit="20"), result("b", credit="40")
+    lower = AwardConferred(3, "W1", "pgcert-ds", "uni-north", ("uni-north:a",))
+    higher = AwardConferred(4, "W2", "pgdip-ds", "uni-north", ("uni-north:a", "uni-north:b"),
+                            supersedes=("W1",))
+    chain = [recorded(1, a), recorded(2, b), lower, higher]
+    at = datetime(2026, 7, 1, tzinfo=UTC)
+    awards = award_lines([(lower, at), (higher, at)])
+    s = build_statement(fold(chain).values(), LEARNER, MEMBERS, awards=awards)
+    assert [(w.award_id, w.superseded_by) for w in s.awards] == [("W1", "W2"), ("W2", None)]
+    assert s.total == Totals(D(60), D(30))  # used credit is still the learner's credit
+    assert {line.achievement_id: line.used_by_award for line in s.lines} == {
+        "uni-north:a": "W2", "uni-north:b": "W2"}
+    [first, second] = statement_json(s)["awards"]
+    assert first == {"award_id": "W1", "qualification_id": "pgcert-ds",
+                     "conferring_member": "uni-north", "achievements": ["uni-north:a"],
+                     "conferred_at": "2026-07-01T00:00:00+00:00", "ledger_seq": 3,
+                     "superseded_by": "W2"}
+    assert second["superseded_by"] is None and second["achievements"] == [
+        "uni-north:a", "uni-north:b"]

@@ -11,18 +11,22 @@ Decisions:
   table is one-to-one, and under "level_ambiguous" / "level_unmapped" otherwise.
 - R-MB-2: RPL credit is not study at the member, so it does not count toward
   the associate caps unless the policy says so. "At most N" flags above N.
+- Awards (R-AW-8) are listed with the achievements each used; an award a higher
+  one of its stack replaced names it in `superseded_by` (R-AW-5). Credit used by
+  an award still counts in the totals: it is the learner's credit; the lock only
+  stops another award from using it.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, datetime
 from decimal import Decimal
 from functools import cache
 from typing import Any
 
-from ledger.domain.achievements import AchievementState, Status
+from ledger.domain.achievements import AchievementState, AwardConferred, Status
 from ledger.domain.associate_cap import (
     DEFAULT_ASSOCIATE_CAPS,
     AssociateCapFlag,
@@ -110,6 +114,28 @@ class StatementLine:
 
 
 @dataclass(frozen=True)
+class AwardLine:
+    """R-AW-8: an award on the learner's ledger."""
+
+    award_id: str
+    qualification_id: str
+    conferring_member: str
+    achievement_ids: tuple[str, ...]
+    conferred_at: datetime  # when the ledger recorded it
+    ledger_seq: int
+    superseded_by: str | None = None  # R-AW-5: the higher award of its stack, if any
+
+
+def award_lines(conferred: Iterable[tuple[AwardConferred, datetime]]) -> tuple[AwardLine, ...]:
+    """The learner's awards in chain order, each with the award that superseded it."""
+    ordered = list(conferred)
+    superseded_by = {old: award.award_id for award, _ in ordered for old in award.supersedes}
+    return tuple(AwardLine(a.award_id, a.qualification_id, a.conferring_member,
+                           a.achievement_ids, at, a.ledger_seq, superseded_by.get(a.award_id))
+                 for a, at in ordered)
+
+
+@dataclass(frozen=True)
 class Statement:
     learner_id: str
     home_member: str
@@ -121,6 +147,7 @@ class Statement:
     by_member: Mapping[str, Totals]
     associate_cap_flags: tuple[AssociateCapFlag, ...]
     ledger_seq: int  # the last entry the statement reflects (0: none)
+    awards: tuple[AwardLine, ...] = ()
 
 
 @cache  # a pure function of one of the few dozen levels there are: worked out once each
@@ -152,7 +179,8 @@ def _home_level_key(level: Level, home: Framework) -> str:
 
 def build_statement(states: Iterable[AchievementState], registration: LearnerRegistration,
                     members: Mapping[str, Framework], *,
-                    policy: StatementPolicy = DEFAULT_STATEMENT_POLICY) -> Statement:
+                    policy: StatementPolicy = DEFAULT_STATEMENT_POLICY,
+                    awards: tuple[AwardLine, ...] = ()) -> Statement:
     ordered = sorted(states, key=lambda s: (s.latest.assessed_on, s.recorded_seq))
     lines = tuple(statement_line(s, policy) for s in ordered)
     home = Framework(members.get(registration.home_member, policy.default_framework))
@@ -184,7 +212,7 @@ def build_statement(states: Iterable[AchievementState], registration: LearnerReg
     last_seq = max((s.updated_seq for s in ordered), default=0)
     return Statement(registration.learner_id, registration.home_member, registration.associate,
                      lines, Totals(*total), _totals(by_level), _totals(by_home_level),
-                     _totals(by_member), flags, last_seq)
+                     _totals(by_member), flags, last_seq, awards)
 
 
 def _totals(sums: dict[str, list[Decimal]]) -> dict[str, Totals]:
@@ -199,7 +227,7 @@ def issued_by(states: Iterable[AchievementState], member: str) -> list[Achieveme
 # The statement as the API serves it (DESIGN §7) and as the read model stores it
 # (adapters.statements). Bump STATEMENT_FORMAT whenever this form or the policy behind
 # the figures changes: every stored statement of another format is then stale.
-STATEMENT_FORMAT = 1
+STATEMENT_FORMAT = 2  # 2: awards
 
 
 def _totals_json(t: Totals) -> dict[str, str]:
@@ -237,4 +265,9 @@ def statement_json(s: Statement) -> dict[str, Any]:
         "associate_cap_flags": [  # R-MB-2
             {"member": f.member, "band": f.band, "uk_credits": str(f.uk_credits),
              "cap": str(f.cap), "over_by": str(f.over_by)} for f in s.associate_cap_flags],
+        "awards": [  # R-AW-8
+            {"award_id": a.award_id, "qualification_id": a.qualification_id,
+             "conferring_member": a.conferring_member, "achievements": list(a.achievement_ids),
+             "conferred_at": a.conferred_at.isoformat(), "ledger_seq": a.ledger_seq,
+             "superseded_by": a.superseded_by} for a in s.awards],
     }

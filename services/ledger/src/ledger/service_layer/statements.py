@@ -15,18 +15,20 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import replace
+from datetime import datetime
 
 import orjson
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from ledger.adapters import statements as repo
 from ledger.adapters.statements import Rendered, Sources
-from ledger.domain.achievements import fold
+from ledger.domain.achievements import AwardConferred, fold
 from ledger.domain.entry_events import entry_from_event
 from ledger.domain.statement import (
     STATEMENT_FORMAT,
     LearnerRegistration,
     Statement,
+    award_lines,
     build_statement,
     issued_by,
     statement_json,
@@ -37,13 +39,19 @@ from shared.domain.levels import Framework
 
 
 def build(sources: Sources, *, only_issued_by: str | None = None) -> Statement:
-    states = fold(entry_from_event(orjson.loads(event)) for _, event in sources.events).values()
-    if only_issued_by is not None:
+    events = [orjson.loads(event) for _, event in sources.events]
+    entries = [entry_from_event(event) for event in events]
+    states = fold(entries).values()
+    awards = award_lines((entry, datetime.fromisoformat(event["recorded_at"]))
+                         for entry, event in zip(entries, events, strict=True)
+                         if isinstance(entry, AwardConferred))
+    if only_issued_by is not None:  # what it issued, and the awards it conferred
         states = issued_by(states, only_issued_by)
+        awards = tuple(a for a in awards if a.conferring_member == only_issued_by)
     home = sources.home_member or ""
     registration = LearnerRegistration(sources.learner_id, home, sources.associate)
     members = {home: Framework(sources.framework)} if home and sources.framework else {}
-    built = build_statement(states, registration, members)
+    built = build_statement(states, registration, members, awards=awards)
     if only_issued_by is not None:
         return built
     # The whole chain's last ledger_seq (an award entry moves it too).
