@@ -34,6 +34,8 @@ it meanwhile), so a benchmark can print what the measuring cost.
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import gc
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -167,6 +169,20 @@ async def _connection(host: str, port: int, opened: tuple[asyncio.StreamReader,
         writer.close()
 
 
+@contextlib.contextmanager
+def _no_collections() -> Iterator[None]:
+    """No cyclic garbage collection while timing: a full collection of a benchmark
+    process's heap (a million seeded results leave a big one) pauses this event loop
+    for milliseconds, and every answer due meanwhile would be charged to the server."""
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
+
+
 async def run_load(base_url: str, requests: Sequence[bytes], *, connections: int,
                    keep_bodies: bool = False, timeout: float = 600.0) -> LoadResult:
     """Send every request over `connections` keep-alive connections, closed loop."""
@@ -197,7 +213,8 @@ async def _run(base_url: str, requests: Sequence[bytes], connections: int, keep_
                                         for _ in range(min(connections, n) or 1)))
         cpu_start, started = time.process_time(), time.perf_counter()
         due = None if rate is None else (lambda i: started + i / rate)
-        await asyncio.gather(*(_connection(host, port, pair, requests, order, latencies,
-                                           statuses, bodies, due) for pair in opened))
+        with _no_collections():
+            await asyncio.gather(*(_connection(host, port, pair, requests, order, latencies,
+                                               statuses, bodies, due) for pair in opened))
     wall, cpu = time.perf_counter() - started, time.process_time() - cpu_start
     return LoadResult(latencies, statuses, bodies, wall, cpu, connections)
