@@ -28,7 +28,12 @@ is printed beside the servers'.
    the events to Kafka and the `statements` projection renders every learner's
    statement into the read model (service_layer.statements). Timed until every stored
    statement reflects its learner's whole chain.
-3. Not timed, warm-up: `warmup` reads of random learners.
+3. Not timed, warm-up: `warmup` reads, by default every learner's statement once, in
+   order, so that the reads are timed in a live service's steady state, their working
+   set in PostgreSQL's shared buffers (512 MB on the servers started here). On these VMs
+   the kernel's proactive reclaim (DAMON `pageout`, /sys/kernel/mm/damon) drops file
+   pages unused for a minute, so without it some reads wait for the disk; the report
+   prints how much the machine read from disk while timing.
 4. Timed: `requests` reads of random learners (seeded RNG, `seed`), closed loop.
 5. Timed: `paced` reads of random learners at `rate` a second, open loop (p99 target).
 6. Checks: every answer 200; no read had to render (each was served from the read
@@ -40,7 +45,7 @@ The fresh database is dropped at the end unless `keep=1`.
 
 Knobs (`-o key=value` or CAIRN_BENCH_LEDGER_STATEMENT_<KEY>): achievements (1000000),
 learners (100000), members (4), requests (30000), concurrency (32), web_workers (2),
-warmup (5000), sample (200), seed (7), seed_batch (10000), seed_concurrency (4),
+warmup (learners), sample (200), seed (7), seed_batch (10000), seed_concurrency (4),
 keep (0), target (3000 requests/s), rate (the target), paced (30000),
 paced_connections (64), p99_ms (10), timeout (1800 s).
 """
@@ -68,6 +73,19 @@ from benchmarks.ledger_ingest import make_result, push
 TARGET, P99_MS = 3_000, 10
 REGISTER_BATCH = 10_000  # learners per `POST /v1/learners/batch`, its maximum
 _FRAMEWORKS = ("FHEQ", "SCQF", "FHEQ", "EQF")
+
+
+def disk_read_kb() -> int | None:
+    """KB read from block devices since boot, machine-wide (Linux: /proc/vmstat pgpgin)."""
+    try:
+        with open("/proc/vmstat") as vmstat:
+            return next(int(line.split()[1]) for line in vmstat if line.startswith("pgpgin "))
+    except (OSError, StopIteration):
+        return None
+
+
+def disk_line(before: int | None, after: int | None) -> str:
+    return "-" if before is None or after is None else f"{(after - before) / 1024:,.1f} MB"
 
 
 def learner_id(run: str, k: int) -> str:
@@ -213,7 +231,7 @@ async def run(ctx: Context) -> Result:
     total, learners = ctx.param("achievements", 1_000_000), ctx.param("learners", 100_000)
     members, count = ctx.param("members", 4), ctx.param("requests", 30_000)
     concurrency, workers = ctx.param("concurrency", 32), ctx.param("web_workers", 2)
-    warmup, sample = ctx.param("warmup", 5_000), ctx.param("sample", 200)
+    warmup, sample = ctx.param("warmup", learners), ctx.param("sample", 200)
     rng = random.Random(ctx.param("seed", 7))
     seed_batch, seed_concurrency = ctx.param("seed_batch", 10_000), ctx.param("seed_concurrency", 4)
     keep = bool(ctx.param("keep", 0))
@@ -277,22 +295,22 @@ async def run(ctx: Context) -> Result:
         if warmup:
             ctx.progress(f"warm-up: {warmup:,} reads, {concurrency} in flight")
             await run_load(stack.base_url, statement_requests(
-                stack, [rng.randrange(learners) for _ in range(warmup)], run_tag),
+                stack, [k % learners for k in range(warmup)], run_tag),
                 connections=concurrency)
         requests = statement_requests(stack, [rng.randrange(learners) for _ in range(count)],
                                       run_tag)
         meter = stack.cpu_meter(ctx)
         ctx.progress(f"timed: {count:,} reads, {concurrency} in flight, api x{workers}")
-        cpu_start = meter.snapshot()
+        cpu_start, disk_start = meter.snapshot(), disk_read_kb()
         load = await run_load(stack.base_url, requests, connections=concurrency)
-        cpu_end = meter.snapshot()
+        cpu_end, disk_mid = meter.snapshot(), disk_read_kb()
         ctx.progress(f"timed: {paced:,} reads at {rate:,} a second (open loop)")
         paced_start = meter.snapshot()
         at_rate = await run_load_at_rate(
             stack.base_url, statement_requests(
                 stack, [rng.randrange(learners) for _ in range(paced)], run_tag),
             rate=rate, connections=paced_connections)
-        paced_end = meter.snapshot()
+        paced_end, disk_end = meter.snapshot(), disk_read_kb()
 
         ctx.progress(f"checking {sample} statements")
         picks = [rng.randrange(learners) for _ in range(sample)]
@@ -329,6 +347,9 @@ async def run(ctx: Context) -> Result:
                                   f"the relay and the consumer started ({total:,} events "
                                   f"on Kafka first; {learners / projecting:,.0f} learners/s); "
                                   f"the whole topic consumed after {draining:.1f} s"),
+        ("warm-up", f"{warmup:,} reads, learners in order, not timed"),
+        ("read from disk", f"{disk_line(disk_start, disk_mid)} during the closed loop, "
+                           f"{disk_line(disk_mid, disk_end)} during the open loop (machine-wide)"),
         ("reads", f"{count:,} statements of random learners (own token), {concurrency} in "
                   f"flight (closed loop); api x{workers}, relay and consumer idle"),
         ("answered (HTTP)", f"{load.rate:,.0f} requests/s ({load.wall:.2f} s)"),
