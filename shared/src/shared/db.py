@@ -19,14 +19,18 @@ def _json_dumps(value: object) -> str:
     return orjson.dumps(value).decode()
 
 
-def create_engine(settings: ServiceSettings) -> AsyncEngine:
+def create_engine(settings: ServiceSettings, *, pool_size: int | None = None,
+                  purpose: str = "") -> AsyncEngine:
+    """The service's engine; `purpose` names a second, smaller one kept apart from it
+    (pool_size connections, application_name cairn-<service>-<purpose>)."""
+    name = f"cairn-{settings.service_name}" + (f"-{purpose}" if purpose else "")
     return create_async_engine(
         settings.database_url,
         # A fixed pool: an overflow connection is closed when handed back to a full pool,
         # so at a steady 10-20 requests in flight per process every few requests opened
         # a connection (a PostgreSQL backend forked and torn down: measured ~1.3 ms of
         # API CPU per connection). Past the pool, requests queue for a connection.
-        pool_size=settings.db_pool_size,
+        pool_size=settings.db_pool_size if pool_size is None else pool_size,
         max_overflow=0,
         # No ping per checkout (a round trip on every request, ~0.2 ms of API CPU each):
         # a connection found dead raises a disconnect error, SQLAlchemy then discards
@@ -35,8 +39,7 @@ def create_engine(settings: ServiceSettings) -> AsyncEngine:
         pool_recycle=1800,
         json_serializer=_json_dumps,
         json_deserializer=orjson.loads,
-        connect_args={"server_settings": {"application_name": f"cairn-{settings.service_name}",
-                                          "timezone": "UTC"}},
+        connect_args={"server_settings": {"application_name": name, "timezone": "UTC"}},
     )
 
 

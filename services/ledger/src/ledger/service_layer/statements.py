@@ -34,8 +34,9 @@ from ledger.domain.statement import (
     statement_json,
 )
 from shared.coalesce import Coalescer
-from shared.db import HeldConnections
+from shared.db import HeldConnections, create_engine
 from shared.domain.levels import Framework
+from shared.settings import ServiceSettings
 
 
 def build(sources: Sources, *, only_issued_by: str | None = None) -> Statement:
@@ -77,10 +78,22 @@ class FreshStatements:
     fetched by one query (shared.coalesce), on connections kept for these queries
     (shared.db.HeldConnections). One per service context; `aclose` at shutdown."""
 
-    def __init__(self, engine: AsyncEngine) -> None:
+    def __init__(self, engine: AsyncEngine, *, owns_engine: bool = False) -> None:
+        self._engine, self._owns_engine = engine, owns_engine
         self._connections = HeldConnections(engine, keep=READ_CONCURRENCY)
         self._reads: Coalescer[str, tuple[str, int]] = Coalescer(
             self._fetch, concurrency=READ_CONCURRENCY)
+
+    @classmethod
+    def on_own_connections(cls, settings: ServiceSettings) -> FreshStatements:
+        """On an engine of their own (READ_CONCURRENCY connections), never used for a
+        write. A PostgreSQL backend's table of the locks it holds grows to its largest
+        transaction's (a 10,000-learner batch takes 10,000), never shrinks, and is
+        scanned whole at every transaction end (LockReleaseAll): on a connection that
+        had written a results-day batch, that scan was ~7% of PostgreSQL's CPU per
+        statement read."""
+        return cls(create_engine(settings, pool_size=READ_CONCURRENCY,
+                                 purpose="statement-reads"), owns_engine=True)
 
     async def get(self, learner_id: str) -> tuple[str, int] | None:
         """(body, ledger_seq) of the learner's stored statement if it is fresh."""
@@ -92,6 +105,8 @@ class FreshStatements:
 
     async def aclose(self) -> None:
         await self._connections.close()
+        if self._owns_engine:
+            await self._engine.dispose()
 
 
 async def read_statement(engine: AsyncEngine, learner_id: str,
