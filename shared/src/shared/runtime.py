@@ -141,9 +141,17 @@ class ServiceContext:
                 await found.aclose()
 
     async def stop_workers(self) -> None:
+        """Stop the relay and consumers: each finishes its batch and closes its Kafka
+        client, within settings.shutdown_grace_seconds; past that, they are cancelled
+        (what they had not committed is delivered again: at-least-once)."""
         self._stop.set()
         if self._tasks:
-            await asyncio.gather(*self._tasks, return_exceptions=True)
+            stopping = asyncio.gather(*self._tasks, return_exceptions=True)
+            try:
+                await asyncio.wait_for(stopping, self.settings.shutdown_grace_seconds)
+            except TimeoutError:
+                log.warning("workers.stop_timed_out", service=self.definition.name,
+                            grace_seconds=self.settings.shutdown_grace_seconds)
         self._tasks.clear()
 
 

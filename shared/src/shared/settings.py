@@ -47,6 +47,11 @@ class ServiceSettings(BaseSettings):
         description="the longest wait between polls of a quiet outbox (shared.messaging."
                     "leadership.IdleWait): the most an event waits after a quiet spell")
     consumer_batch_size: int = Field(500, alias="CAIRN_CONSUMER_BATCH_SIZE", ge=1)
+    shutdown_grace_seconds: float = Field(
+        10.0, alias="CAIRN_SHUTDOWN_GRACE_SECONDS", gt=0,
+        description="how long a stopping process waits for its relay and consumers to "
+                    "finish (with Kafka away, a Kafka client's stop never returns); then "
+                    "they are cancelled. Keep it under the orchestrator's grace period")
     db_pool_size: int = Field(20, alias="CAIRN_DB_POOL_SIZE", ge=1)
 
     @model_validator(mode="after")
