@@ -54,3 +54,16 @@ def test_other_award_events_are_ignored() -> None:
 def test_the_award_services_own_decision_reaches_the_database() -> None:
     with pytest.raises(AssertionError, match="the database was used"):
         apply(new_event(DECISION, subject="L-1"))
+
+
+def test_a_decision_that_confers_nothing_writes_nothing() -> None:
+    refused = DECISION.model_copy(update={"status": "not_awardable",
+                                          "conferring_member": None, "used": []})
+    apply(new_event(refused, subject="L-1"))  # no database touched
+
+
+def test_an_awarded_decision_names_its_conferring_member() -> None:  # R-AW-8
+    nameless = DECISION.model_copy(update={"conferring_member": None})
+    with pytest.raises(RuleViolation) as refused:
+        apply(new_event(nameless, subject="L-1"))
+    assert refused.value.code == "conferring_member_missing"
