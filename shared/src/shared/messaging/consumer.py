@@ -18,6 +18,7 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from shared.contracts.envelope import CloudEvent, decode_event
+from shared.domain.errors import RuleViolation
 from shared.messaging.bus import DeliveredRecord, Subscription
 from shared.metrics import CONSUMER_LAG, EVENTS_CONSUMED
 
@@ -172,8 +173,15 @@ class ConsumerLoop:
                 await conn.execute(insert(self._dead).values(
                     consumer=self._projection.name, event_id=event_id, topic=record.topic,
                     partition=record.partition, offset=record.offset,
-                    error=f"{type(error).__name__}: {error}"[:2000], payload=record.value))
+                    error=_reason(error)[:2000], payload=record.value))
             EVENTS_CONSUMED.labels(self._service, self._projection.name, "dead_letter").inc()
+
+
+def _reason(error: Exception) -> str:
+    """What the dead-letter row says: the exception's kind, a broken rule's code (a
+    machine-readable reason, as the HTTP edge gives), and its message."""
+    code = getattr(error, "code", None) if isinstance(error, RuleViolation) else None
+    return f"{type(error).__name__}{f' {code}' if code else ''}: {error}"
 
 
 def _event_id_or_none(raw: bytes) -> str | None:
