@@ -41,6 +41,11 @@ class CloudEvent(BaseModel):
         return self.type.split(".")[1]
 
 
+def event_source(service: str) -> str:
+    """The CloudEvents `source` of every event `service` publishes."""
+    return f"/cairn/{service}"
+
+
 def new_event(payload: BaseModel, *, subject: str | None = None, event_id: str | None = None,
               time: datetime | None = None) -> CloudEvent:
     """Wrap a versioned payload (a model from shared.contracts.events) in an envelope."""
@@ -48,7 +53,7 @@ def new_event(payload: BaseModel, *, subject: str | None = None, event_id: str |
     service = event_type.split(".")[1]
     return CloudEvent(
         id=event_id or str(uuid.uuid4()),
-        source=f"/cairn/{service}",
+        source=event_source(service),
         type=event_type,
         subject=subject,
         time=time or datetime.now(UTC),

@@ -180,8 +180,8 @@ class ConsumerLoop:
 def _reason(error: Exception) -> str:
     """What the dead-letter row says: the exception's kind, a broken rule's code (a
     machine-readable reason, as the HTTP edge gives), and its message."""
-    code = getattr(error, "code", None) if isinstance(error, RuleViolation) else None
-    return f"{type(error).__name__}{f' {code}' if code else ''}: {error}"
+    code = f" {error.code}" if isinstance(error, RuleViolation) else ""
+    return f"{type(error).__name__}{code}: {error}"
 
 
 def _event_id_or_none(raw: bytes) -> str | None:

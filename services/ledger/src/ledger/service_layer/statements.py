@@ -76,24 +76,20 @@ READ_CONCURRENCY = 3  # a process's statement queries at once (each for many lea
 class FreshStatements:
     """A process's hot statement reads: the lookups it is asked for at the same moment
     fetched by one query (shared.coalesce), on connections kept for these queries
-    (shared.db.HeldConnections). One per service context; `aclose` at shutdown."""
+    (shared.db.HeldConnections). One per service context; `aclose` at shutdown.
 
-    def __init__(self, engine: AsyncEngine, *, owns_engine: bool = False) -> None:
-        self._engine, self._owns_engine = engine, owns_engine
-        self._connections = HeldConnections(engine, keep=READ_CONCURRENCY)
+    The connections are an engine of their own (READ_CONCURRENCY of them), never used
+    for a write. A PostgreSQL backend's table of the locks it holds grows to its largest
+    transaction's (a 10,000-learner batch takes 10,000), never shrinks, and is scanned
+    whole at every transaction end (LockReleaseAll): on a connection that had written a
+    results-day batch, that scan was ~7% of PostgreSQL's CPU per statement read."""
+
+    def __init__(self, settings: ServiceSettings) -> None:
+        self._engine = create_engine(settings, pool_size=READ_CONCURRENCY,
+                                     purpose="statement-reads")
+        self._connections = HeldConnections(self._engine, keep=READ_CONCURRENCY)
         self._reads: Coalescer[str, tuple[str, int]] = Coalescer(
             self._fetch, concurrency=READ_CONCURRENCY)
-
-    @classmethod
-    def on_own_connections(cls, settings: ServiceSettings) -> FreshStatements:
-        """On an engine of their own (READ_CONCURRENCY connections), never used for a
-        write. A PostgreSQL backend's table of the locks it holds grows to its largest
-        transaction's (a 10,000-learner batch takes 10,000), never shrinks, and is
-        scanned whole at every transaction end (LockReleaseAll): on a connection that
-        had written a results-day batch, that scan was ~7% of PostgreSQL's CPU per
-        statement read."""
-        return cls(create_engine(settings, pool_size=READ_CONCURRENCY,
-                                 purpose="statement-reads"), owns_engine=True)
 
     async def get(self, learner_id: str) -> tuple[str, int] | None:
         """(body, ledger_seq) of the learner's stored statement if it is fresh."""
@@ -105,8 +101,7 @@ class FreshStatements:
 
     async def aclose(self) -> None:
         await self._connections.close()
-        if self._owns_engine:
-            await self._engine.dispose()
+        await self._engine.dispose()
 
 
 async def read_statement(engine: AsyncEngine, learner_id: str,

@@ -18,12 +18,12 @@ import structlog
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from ledger.service_layer.conferring import record_award
-from shared.contracts.envelope import CloudEvent
+from shared.contracts.envelope import CloudEvent, event_source
 from shared.contracts.events import ClaimDecidedV1, payload_of
 from shared.domain.errors import RuleViolation
 
 log = structlog.get_logger(__name__)
-AWARD_SOURCE = "/cairn/award"
+AWARD_SOURCE = event_source("award")
 
 
 class AwardConferrals:

@@ -80,8 +80,7 @@ async def post_learners_batch(caller: Caller, request: Request) -> Response:
 def _statement_reads(request: Request) -> statements.FreshStatements:
     """This process's hot statement reads (one per service context)."""
     ctx = request.app.state.ctx
-    return ctx.shared("statement-reads",
-                      lambda: statements.FreshStatements.on_own_connections(ctx.settings))
+    return ctx.shared("statement-reads", lambda: statements.FreshStatements(ctx.settings))
 
 
 @lean(router, "GET", "/learners/{lid}/statement", summary="Consolidated statement",
