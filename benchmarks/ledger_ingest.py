@@ -12,10 +12,10 @@ CAIRN_WEB_WORKERS processes and `python -m ledger relay`, on a fresh database.
    learners, in batches of `batch` (pre-encoded bodies; `concurrency` requests in
    flight). The figure stops when the relay's saved watermark passes the newest entry.
    Each batch goes on a new connection (`connection: close`), as a load balancer would
-   spread them: the API processes share one listening socket, and the first to wake
-   accepts every connection waiting, so with keep-alive all four connections, opened
-   at once, often landed on one process while the other idled (measured: 0.85 of 2
-   cores busy in the API). A connection costs ~0.1 ms against a 5,000-result batch.
+   spread them: the kernel gives each new connection to one API process by a hash of
+   its addresses (shared.web_workers), so four keep-alive connections would all be one
+   process's one run in eight, the other idle for the whole run. A connection costs
+   ~0.1 ms against a 5,000-result batch.
 3. Not timed, checks: every item answered `created`; PostgreSQL holds exactly one
    `recorded` entry per result; the topic, read back from offset zero, holds one event
    per entry (no loss, no duplicate) and each learner's events in ledger_seq order.

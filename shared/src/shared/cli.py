@@ -23,6 +23,7 @@ import structlog
 import uvicorn
 import uvloop
 
+from shared import web_workers
 from shared.db import create_engine
 from shared.logging import configure_logging
 from shared.migrations import upgrade_to_head
@@ -63,11 +64,11 @@ def service_main(definition: ServiceDefinition, settings_factory: Callable[[], S
                  "log_config": None, "access_log": False, "proxy_headers": True,
                  "http": HTTP_PROTOCOL}
         if args.command == "api" and settings.web_workers > 1:
-            # Several processes on one port (uvicorn's supervisor): each imports the
-            # service's create_app() and reads the same settings from the environment.
+            # Several processes on one port, each with its own listening socket
+            # (shared.web_workers): each imports the service's create_app() and reads
+            # the same settings from the environment.
             os.environ[_WORKER_OF] = definition.name
-            uvicorn.run("shared.cli:worker_app", factory=True, workers=settings.web_workers,
-                        **serve)
+            web_workers.serve("shared.cli:worker_app", workers=settings.web_workers, **serve)
         else:
             uvicorn.run(build_app(definition, settings, run_workers=args.command == "all"),
                         **serve)
