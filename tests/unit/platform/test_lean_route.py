@@ -107,6 +107,29 @@ def test_the_token_cache_does_not_carry_over_to_another_secret() -> None:
         cache.principal("t" * 40, token)
 
 
+def test_a_full_token_cache_keeps_the_newest_half() -> None:
+    cache = TokenCache(max_size=8)
+    tokens = [mint_token(SECRET, f"L{i}", "learner") for i in range(9)]
+    for token in tokens[:8]:
+        cache.principal(SECRET, token)
+    assert len(cache) == 8
+    cache.principal(SECRET, tokens[8])  # full: the oldest half goes, then it is added
+    assert [t in cache for t in tokens] == [False] * 4 + [True] * 5
+    assert cache.principal(SECRET, tokens[0]).subject == "L0"  # checked again, cached again
+    assert tokens[0] in cache and len(cache) == 6
+
+
+def test_a_full_token_cache_drops_the_expired_first() -> None:
+    cache = TokenCache(max_size=4)
+    soon = [mint_token(SECRET, f"S{i}", "learner", ttl_seconds=1) for i in range(2)]
+    later = [mint_token(SECRET, f"L{i}", "learner") for i in range(3)]
+    for token in [later[0], *soon, later[1]]:
+        cache.principal(SECRET, token)
+    time.sleep(2.1)  # the two short tokens are past their exp
+    cache.principal(SECRET, later[2])
+    assert [t in cache for t in (*soon, *later)] == [False, False, True, True, True]
+
+
 class _LockTableFull(Exception):
     sqlstate = "53200"  # what asyncpg raises when PostgreSQL's lock table is full
 
