@@ -207,9 +207,8 @@ _YIELD_EVERY = 500
 
 @dataclass
 class _Plan:
-    """What one transaction appends, chained after `heads`, and what it answers."""
+    """What one transaction appends and what it answers."""
 
-    heads: dict[str, tuple[int, str]]
     rows: list[NewEntry]
     outcomes: list[ItemOutcome]
 
@@ -237,10 +236,7 @@ def _plan(prepared: list[_Prepared], decisions: list[Decision],
                 "field": "result_id", "reason": "result_id_conflict",
                 "message": f"{institution} already recorded a different result under "
                            f"id {rid}; send a correction to change it"}]))
-    return _Plan(heads, writer.rows, out)
-
-
-_PLAN_BEFORE_LOCKING = 64  # new entries from which the chain is computed before locking
+    return _Plan(writer.rows, out)
 
 
 async def _record(engine: AsyncEngine, prepared: list[_Prepared],
@@ -249,11 +245,10 @@ async def _record(engine: AsyncEngine, prepared: list[_Prepared],
     statement of it is plain driver SQL). Items may be of several institutions (the
     group commit); each was checked against its caller's (check_tenancy).
 
-    For a big batch the chain is computed first on the heads read without locks, then,
-    under the learners' locks, the heads are read again: the plan stands if no other
-    writer moved them meanwhile (the usual case), else it is made again. So the locks
-    are held for the heads' read and the append, not for the hashing. A few results
-    (single POSTs) lock first and read the heads once."""
+    The learners' locks are taken first, then their chain heads are read once and the
+    new entries chained after them. Only a writer of one of the same learners waits for
+    these locks (they are per learner: adapters.entries.lock_learners); batches of
+    different learners write side by side."""
     keys = [p.key for p in prepared]
     async with engine.connect() as conn:
         db = await asyncpg_connection(conn)
@@ -265,15 +260,10 @@ async def _record(engine: AsyncEngine, prepared: list[_Prepared],
             new_learners = sorted({p.sub.learner_id for p, d in zip(prepared, decisions,
                                                                     strict=True)
                                    if d is Decision.NEW})
-            recorded_at = datetime.now(UTC)
-            early = len(prepared) >= _PLAN_BEFORE_LOCKING
-            plan = _plan(prepared, decisions, stored,
-                         await repo.chain_heads(db, new_learners) if new_learners and early
-                         else {}, recorded_at)
+            heads: dict[str, tuple[int, str]] = {}
             if new_learners:
-                await repo.lock_learners(db, new_learners)  # before any write
+                await repo.lock_learners(db, new_learners)  # before any read of a head
                 heads = await repo.chain_heads(db, new_learners)
-                if heads != plan.heads:  # another writer appended to one of these chains
-                    plan = _plan(prepared, decisions, stored, heads, recorded_at)
+            plan = _plan(prepared, decisions, stored, heads, datetime.now(UTC))
             await repo.append_entries(db, plan.rows, method=method)
     return plan.outcomes
