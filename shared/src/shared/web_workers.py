@@ -110,10 +110,11 @@ class _Supervisor:
                     break
                 log.warning("web_workers.died", pid=process.pid, exitcode=process.exitcode)
                 time.sleep(max(0.0, started + RESTART_EVERY_SECONDS - time.monotonic()))
-                self.slots[index] = self._start()
-        self.stop()
+                if not self.stopping:  # a signal may have come while it slept
+                    self.slots[index] = self._start()
 
     def stop(self) -> None:
+        """SIGTERM to every process still running, then wait (SIGKILL after the grace)."""
         for process, _ in self.slots:
             if process.is_alive():
                 process.terminate()  # SIGTERM: uvicorn's graceful shutdown
