@@ -1,7 +1,8 @@
 """Statement reads: `GET /v1/learners/{lid}/statement` for learners chosen at random, each
 with their own token, `concurrency` requests in flight, over a ledger holding
 `achievements` achievements of `learners` learners (1,000,000 over 100,000 by default),
-against the production API processes (`_ledger_stack`, CAIRN_WEB_WORKERS of them).
+against the production API processes (`_ledger_stack`, CAIRN_WEB_WORKERS of them: one
+by default, see below).
 
 The figure is requests/s: timed from the first request sent to the last answer read,
 `concurrency` requests always in flight (closed loop), which keeps the machine saturated.
@@ -43,8 +44,19 @@ is printed beside the servers'.
 
 The fresh database is dropped at the end unless `keep=1`.
 
+One API process by default: the production shape on Kubernetes (deploy/k8s/ledger.yaml:
+one process a pod, the autoscaler adds pods), and on this 2-vCPU machine, shared with
+PostgreSQL, Kafka and the client, the better one for reads. Measured on 2026-11-23 (three
+runs each): one process answered 5,736-5,770 requests/s with p99 9.3-9.4 ms at
+saturation and 7.1-8.0 ms at 3,000/s; two processes (`-o web_workers=2`, compose's
+shape) answered 6,660-6,901/s, p99 10.2-10.5 ms at saturation and 9.3-17.6 ms at
+3,000/s, each read costing the API ~315 µs of CPU at 3,000/s against ~275 µs: two
+processes are each idle more often, and each wake-up across these vCPUs costs ~15 µs
+(`perf bench sched pipe`: a round trip takes 30 µs across vCPUs, 2 µs on one). Results
+day's ingest, CPU-bound Python, is measured with two (ledger_ingest).
+
 Knobs (`-o key=value` or CAIRN_BENCH_LEDGER_STATEMENT_<KEY>): achievements (1000000),
-learners (100000), members (4), requests (30000), concurrency (32), web_workers (2),
+learners (100000), members (4), requests (30000), concurrency (32), web_workers (1),
 warmup (learners), sample (200), seed (7), seed_batch (10000), seed_concurrency (4),
 keep (0), target (3000 requests/s), rate (the target), paced (30000),
 paced_connections (64), p99_ms (10), timeout (1800 s).
@@ -230,7 +242,7 @@ def statement_holds(body: bytes, k: int, total: int, learners: int, members: int
 async def run(ctx: Context) -> Result:
     total, learners = ctx.param("achievements", 1_000_000), ctx.param("learners", 100_000)
     members, count = ctx.param("members", 4), ctx.param("requests", 30_000)
-    concurrency, workers = ctx.param("concurrency", 32), ctx.param("web_workers", 2)
+    concurrency, workers = ctx.param("concurrency", 32), ctx.param("web_workers", 1)
     warmup, sample = ctx.param("warmup", learners), ctx.param("sample", 200)
     rng = random.Random(ctx.param("seed", 7))
     seed_batch, seed_concurrency = ctx.param("seed_batch", 10_000), ctx.param("seed_concurrency", 4)
