@@ -59,6 +59,21 @@ async def connect(database_url: str) -> asyncpg.Connection:
                                  password=extra["password"] or None)
 
 
+async def checkpoint(database_url: str) -> bool:
+    """CHECKPOINT: write out the pages a bulk load dirtied (not during the timed part),
+    and let the WAL segments it filled be recycled, not created and zero-filled again,
+    as a freshly initialised server does until its first checkpoints. False when the
+    role may not (it needs superuser or pg_checkpoint: a DATABASE_URL may not allow it)."""
+    conn = await connect(database_url)
+    try:
+        await conn.execute("CHECKPOINT")
+        return True
+    except asyncpg.InsufficientPrivilegeError:
+        return False
+    finally:
+        await conn.close()
+
+
 async def fresh_database(server_url: str, prefix: str) -> str:
     """A new, empty database on the same server; its SQLAlchemy URL."""
     name = f"{prefix}_{uuid.uuid4().hex[:8]}"
