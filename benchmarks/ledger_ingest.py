@@ -9,7 +9,7 @@ CAIRN_WEB_WORKERS processes and `python -m ledger relay`, on a fresh database.
 1. Not timed, warm-up: `warmup` results the same way, as many as the timed part by
    default (warms the API processes, the relay and the broker JVM), then a CHECKPOINT.
    A server started a minute ago creates and zero-fills every WAL segment it writes
-   until a checkpoint lets it recycle them, as a live one does: with a 20,000-result
+   until a checkpoint lets it recycle them (a live server recycles): with a 20,000-result
    warm-up and no checkpoint, the first run on fresh servers took PostgreSQL ~3.8 s of
    CPU against ~2.7 s for the next ones (2026-11-23), and its figure varied with that.
 2. Timed: `results` results from `members` institutions, spread over `learners`

@@ -49,8 +49,8 @@ The fresh database is dropped at the end unless `keep=1`.
 One API process by default: the production shape on Kubernetes (deploy/k8s/ledger.yaml:
 one process a pod, the autoscaler adds pods), and on this 2-vCPU machine, shared with
 PostgreSQL, Kafka and the client, the better one for reads. Measured on 2026-11-23: one
-process (six runs) answered 5,633-5,978 requests/s with p99 8.6-9.8 ms at saturation
-and 7.1-8.7 ms at 3,000/s (one run 11.3 ms, before the CHECKPOINT of step 2); two
+process (eight runs) answered 5,633-5,978 requests/s with p99 8.6-10.0 ms at saturation
+and 7.1-9.7 ms at 3,000/s (one run 11.3 ms, before the CHECKPOINT of step 2); two
 processes (`-o web_workers=2`, compose's shape; three runs) answered 6,660-6,901/s, p99
 10.2-10.5 ms at saturation and 9.3-17.6 ms at 3,000/s, each read costing the API
 ~315 µs of CPU at 3,000/s against ~275 µs: two processes are each idle more often, and
