@@ -44,7 +44,8 @@ async def record_award(conn: AsyncConnection, decision: ClaimDecidedV1) -> Confe
     caller's transaction; None for a decision that confers nothing."""
     if decision.status != "awarded":
         return None
-    if not decision.conferring_member:
+    member = decision.conferring_member
+    if not member:
         raise RuleViolation("conferring_member_missing",
                             "an awarded decision names its conferring member (R-AW-8)",
                             claim_id=decision.claim_id)
@@ -58,7 +59,7 @@ async def record_award(conn: AsyncConnection, decision: ClaimDecidedV1) -> Confe
 
     def award(seq: int) -> AwardConferred:
         conferred = AwardConferred(
-            seq, decision.claim_id, decision.qualification_id, decision.conferring_member or "",
+            seq, decision.claim_id, decision.qualification_id, member,
             tuple(used.achievement_id for used in decision.used), tuple(decision.supersedes))
         fold([conferred], states)  # R-AW-5 against the chain as it is now; raises if not
         return conferred
