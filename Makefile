@@ -6,6 +6,14 @@ SHELL := /bin/bash
 PYTHON ?= python3
 UV := $(shell command -v uv 2>/dev/null || echo "$(PYTHON) -m uv")
 export UV_LINK_MODE ?= copy
+# The interpreter .venv is built on: the distribution's python3.11 where there is one.
+# It links libpython statically; pyenv's default build (uv's first find on these
+# machines) loads it as a shared library and costs the ledger's API ~20% more CPU per
+# result (ledger_ingest, 2026-12-02). Elsewhere, or with UV_PYTHON set, uv's own choice.
+SYSTEM_PYTHON := $(firstword $(wildcard /usr/bin/python3.11))
+ifneq ($(SYSTEM_PYTHON),)
+export UV_PYTHON ?= $(SYSTEM_PYTHON)
+endif
 
 .PHONY: help uv deps run test test-unit test-integration bench lint clean
 

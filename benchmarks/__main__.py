@@ -1,5 +1,6 @@
 """`python -m benchmarks [name ...]`: run the named benchmarks (all by default) and print
-one table: figure, target, pass/miss, plus the machine's CPU count and load average.
+one table: figure, target, pass/miss, the share of CPU time the hypervisor stole while
+each ran (a shared host slows every figure), plus the machine's CPU count and load average.
 
 Exit status: 0 when every benchmark ran and its correctness checks held (a missed
 target is reported, not fatal, unless --strict), 1 otherwise, 2 on bad arguments."""
@@ -17,7 +18,7 @@ import structlog
 
 from benchmarks import Benchmark, Result, discover
 from benchmarks._context import Context
-from benchmarks._machine import describe
+from benchmarks._machine import StolenShare, describe
 from benchmarks._servers import Servers
 
 
@@ -53,13 +54,16 @@ def _fmt(value: float | None) -> str:
     return f"{value:.3g}" if value < 10 else f"{value:.1f}"
 
 
-def _print_table(rows: list[tuple[Benchmark, Result | None, str | None, float]],
-                 load_before: str, servers: Servers) -> None:
-    header = ("benchmark", "result", "unit", "target", "status", "wall")
+_Row = tuple[Benchmark, "Result | None", "str | None", float, "float | None"]
+
+
+def _print_table(rows: list[_Row], load_before: str, servers: Servers) -> None:
+    header = ("benchmark", "result", "unit", "target", "status", "wall", "stolen")
     lines = []
-    for bench, result, _error, wall in rows:
+    for bench, result, _error, wall, stolen in rows:
+        stolen_text = "-" if stolen is None else f"{stolen:.0%}"
         if result is None:
-            lines.append((bench.name, "error", "", "", "ERROR", f"{wall:.0f}s"))
+            lines.append((bench.name, "error", "", "", "ERROR", f"{wall:.0f}s", stolen_text))
             continue
         met = result.met
         status = ("FAILED CHECK" if not result.correct
@@ -67,9 +71,9 @@ def _print_table(rows: list[tuple[Benchmark, Result | None, str | None, float]],
         target = "-" if result.target is None else (
             ("≥ " if result.higher_is_better else "≤ ") + _fmt(result.target))
         lines.append((bench.name, _fmt(result.figure), result.unit, target, status,
-                      f"{wall:.0f}s"))
+                      f"{wall:.0f}s", stolen_text))
     widths = [max(len(str(r[i])) for r in [header, *lines]) for i in range(len(header))]
-    right = {1, 3}
+    right = {1, 3, 6}
 
     def row(cells: tuple[str, ...]) -> str:
         return "  ".join(str(c).rjust(w) if i in right else str(c).ljust(w)
@@ -83,7 +87,7 @@ def _print_table(rows: list[tuple[Benchmark, Result | None, str | None, float]],
         out.append(f"postgresql: {servers.postgres_origin}")
     if servers.kafka_origin:
         out.append(f"kafka: {servers.kafka_origin}")
-    for bench, result, error, _ in rows:
+    for bench, result, error, _, _ in rows:
         out.append("")
         out.append(f"{bench.name}: {bench.title}")
         if error:
@@ -110,7 +114,7 @@ def main(argv: list[str] | None = None) -> int:
     chosen = [known[n] for n in (args.names or known)]
     params = dict(item.split("=", 1) for item in args.option)
     load_before = describe()
-    rows: list[tuple[Benchmark, Result | None, str | None, float]] = []
+    rows: list[_Row] = []
     with Servers() as servers:
         needs = {need for bench in chosen for need in bench.needs}
         if needs and not args.quiet:
@@ -119,16 +123,16 @@ def main(argv: list[str] | None = None) -> int:
         servers.start(needs)
         for bench in chosen:
             ctx = Context(bench.name, servers, params, quiet=args.quiet)
-            started = time.perf_counter()
+            started, steal = time.perf_counter(), StolenShare()
             try:
                 result: Result | None = asyncio.run(bench.run(ctx))
                 error = None
             except Exception:
                 result, error = None, traceback.format_exc()
-            rows.append((bench, result, error, time.perf_counter() - started))
+            rows.append((bench, result, error, time.perf_counter() - started, steal.share()))
     _print_table(rows, load_before, servers)
-    failed = any(r is None or not r.correct for _, r, _, _ in rows)
-    missed = any(r is not None and r.met is False for _, r, _, _ in rows)
+    failed = any(r is None or not r.correct for _, r, *_ in rows)
+    missed = any(r is not None and r.met is False for _, r, *_ in rows)
     return 1 if failed or (args.strict and missed) else 0
 
 

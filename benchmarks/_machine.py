@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import os
 import platform
+import sys
+import sysconfig
 import time
 from dataclasses import dataclass, field
 
@@ -29,11 +31,30 @@ def describe() -> str:
     load = load_average()
     load_text = "n/a" if load is None else " ".join(f"{v:.2f}" for v in load)
     return (f"{cpu_count()} CPUs, load average {load_text} (1/5/15 min), "
-            f"{platform.system()} {platform.release()}, Python {platform.python_version()}")
+            f"{platform.system()} {platform.release()}, {interpreter()}")
 
 
-def _system_ticks() -> tuple[int, int] | None:
-    """(busy, total) jiffies summed over all CPUs."""
+def interpreter() -> str:
+    """This Python, where it comes from and how libpython is linked: a shared libpython
+    (pyenv's default build) cost the ledger's API ~20% more CPU than a static one
+    (Debian's /usr/bin/python3.11) on the same machine (ledger_ingest, 2026-12-02)."""
+    linked = "shared" if _maps_libpython() else "static"
+    return f"Python {platform.python_version()} ({sys.base_prefix}, {linked} libpython)"
+
+
+def _maps_libpython() -> bool:
+    try:
+        with open("/proc/self/maps", encoding="ascii", errors="replace") as fh:
+            return any("libpython" in line for line in fh)
+    except OSError:
+        return bool(sysconfig.get_config_var("Py_ENABLE_SHARED"))
+
+
+def _system_ticks() -> tuple[int, int, int] | None:
+    """(busy, total, stolen) jiffies summed over all CPUs. Stolen time is time the
+    hypervisor ran something else while this VM had work: it counts as busy (the
+    CPU was not ours to use) and is reported on its own, because on a shared host
+    it changes every figure (2026-12-02: up to 15 s of a 52 s window)."""
     try:
         with open("/proc/stat", encoding="ascii") as fh:
             fields = [int(v) for v in fh.readline().split()[1:]]
@@ -41,7 +62,22 @@ def _system_ticks() -> tuple[int, int] | None:
         return None
     idle = fields[3] + (fields[4] if len(fields) > 4 else 0)  # idle + iowait
     total = sum(fields[:8])  # guest time is already inside user
-    return total - idle, total
+    stolen = fields[7] if len(fields) > 7 else 0
+    return total - idle, total, stolen
+
+
+class StolenShare:
+    """The share of the CPUs' time the hypervisor gave to other guests, from now until
+    `share()` (None where /proc/stat does not tell)."""
+
+    def __init__(self) -> None:
+        self._start = _system_ticks()
+
+    def share(self) -> float | None:
+        end = _system_ticks()
+        if not (self._start and end) or end[1] == self._start[1]:
+            return None
+        return (end[2] - self._start[2]) / (end[1] - self._start[1])
 
 
 def _children() -> dict[int, list[int]]:
@@ -78,7 +114,7 @@ def _tree_ticks(root: int, kids: dict[int, list[int]] | None) -> int:
 @dataclass
 class CpuSnapshot:
     wall: float
-    system: tuple[int, int] | None
+    system: tuple[int, int, int] | None
     trees: dict[str, int] = field(default_factory=dict)
 
 
@@ -101,12 +137,15 @@ class CpuMeter:
 
     @staticmethod
     def seconds(start: CpuSnapshot, end: CpuSnapshot) -> dict[str, float]:
-        """CPU seconds per named process, plus "machine" (all CPUs busy) and "other"."""
+        """CPU seconds per named process, plus "machine" (all CPUs busy, stolen time
+        included), "stolen" (by the hypervisor) and "other" (neither)."""
         used = {name: (ticks - start.trees.get(name, 0)) / _TICK
                 for name, ticks in end.trees.items()}
         if start.system and end.system:
             busy = (end.system[0] - start.system[0]) / _TICK
-            used["other"] = max(busy - sum(used.values()), 0.0)
+            stolen = (end.system[2] - start.system[2]) / _TICK
+            used["other"] = max(busy - stolen - sum(used.values()), 0.0)
+            used["stolen"] = stolen
             used["machine"] = busy
         return used
 
@@ -124,11 +163,16 @@ class CpuMeter:
             share = busy / total if total else 0.0
             ours = sum(ticks - start.trees.get(name, 0)
                        for name, ticks in end.trees.items()) / _TICK
+            stolen = (end.system[2] - start.system[2]) / _TICK
             lines.append(("CPU whole machine",
                           f"{busy:.2f} s busy of {total:.2f} s ({share:.0%} of "
                           f"{cpu_count()} CPUs over {wall:.2f} s)"))
+            lines.append(("CPU stolen (hypervisor)",
+                          f"{stolen:.2f} s ({stolen / total if total else 0.0:.0%} of the "
+                          "CPUs' time: ran other guests while this machine had work)"))
             if end.trees:
-                lines.append(("CPU everything else", f"{max(busy - ours, 0.0):.2f} s "
+                lines.append(("CPU everything else",
+                              f"{max(busy - stolen - ours, 0.0):.2f} s "
                               "(other processes on this machine, kernel threads)"))
         return lines
 

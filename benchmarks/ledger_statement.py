@@ -384,7 +384,8 @@ async def run(ctx: Context) -> Result:
                                      f"{at_rate.rate:,.0f}/s"),
         ("latency at that rate", at_rate.latency_line()),
         *((f"{label} at that rate", line) for label, line in meter.report(paced_start, paced_end)
-          if label in ("CPU ledger api", "CPU postgresql", "CPU whole machine")),
+          if label in ("CPU ledger api", "CPU postgresql", "CPU whole machine",
+                       "CPU stolen (hypervisor)")),
         ("p99 target", f"≤ {p99_ms} ms: {verdict(saturated_p99)} at saturation "
                        f"({concurrency} in flight, {saturated_p99:.1f} ms); {verdict(p99)} at "
                        f"{rate:,}/s offered ({p99:.1f} ms)"),

@@ -291,7 +291,7 @@ class _Round:
 
     def summary(self, n: int) -> str:
         short = {"relay process (python)": "relay", "kafka broker (jvm)": "kafka",
-                 "postgresql": "pg", "other": "other"}
+                 "postgresql": "pg", "other": "other", "stolen": "stolen"}
         cpu = ", ".join(f"{short[k]} {v:.2f}" for k, v in self.cpu_seconds.items()
                         if k in short)
         return (f"{self.rate(n):,.0f} events/s ({self.seconds:.2f} s)"
