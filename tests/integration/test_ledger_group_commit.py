@@ -11,6 +11,7 @@ from datetime import date
 import pytest
 from sqlalchemy import text
 
+from ledger.adapters import entries as entries_repo
 from ledger.service_layer import recording
 from tests.integration.test_ledger_api import result
 from tests.plugins.services import ADMIN, auth, unique
@@ -84,3 +85,25 @@ async def test_a_result_the_database_refuses_fails_alone(monkeypatch, engine) ->
     assert isinstance(outcomes[1], RuntimeError)
     assert [o.outcome for i, o in enumerate(outcomes) if i != 1] == ["created"] * 3
     assert refused[-1] == 1  # retried alone, after failing together
+
+
+async def test_a_result_stuck_behind_a_learners_lock_does_not_hold_up_the_others(engine):
+    """A results-day batch holds its learners' locks until it commits (~1 s). A single
+    result for one of them waits for that lock; results for other learners, sent after
+    it, are written beside it once its transaction has been in flight for STALL_AFTER,
+    not after the batch."""
+    singles = recording.SingleResults(engine)
+    iid, busy, free = unique("uni"), unique("L"), unique("L")
+    today = date(2030, 1, 1)
+    async with engine.connect() as batch:  # the batch: holds `busy`'s lock
+        held = await batch.begin()
+        await entries_repo.lock_learners(batch, [busy])
+        stuck = asyncio.create_task(singles.record(iid, result(iid, busy, "r-busy"), today=today))
+        await asyncio.sleep(0.01)  # its transaction is in flight, waiting for the lock
+        others = asyncio.gather(*(singles.record(iid, result(iid, free, f"r{n}"), today=today)
+                                  for n in range(3)))
+        done = await asyncio.wait_for(others, timeout=5)  # the lock is still held
+        assert [o.outcome for o in done] == ["created"] * 3
+        assert not stuck.done()
+        await held.rollback()
+    assert (await asyncio.wait_for(stuck, timeout=5)).outcome == "created"

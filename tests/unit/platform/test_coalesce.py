@@ -9,7 +9,7 @@ from collections.abc import Sequence
 
 import pytest
 
-from shared.coalesce import Coalescer
+from shared.coalesce import Coalescer, Groups
 
 
 class Store:
@@ -74,3 +74,61 @@ async def test_a_lookup_right_after_a_query_is_not_left_waiting() -> None:
         return [await reads.get("a"), await reads.get("b")]
 
     assert await asyncio.wait_for(one_after_the_other(), timeout=2) == [1, 2]
+
+
+class Handler:
+    """A fake `handle` for shared.coalesce.Groups: records each group; the first group
+    is held until `first_done` is set, the others go through."""
+
+    def __init__(self) -> None:
+        self.groups: list[list[str]] = []
+        self.first_done = asyncio.Event()
+        self.handled: set[str] = set()
+
+    async def handle(self, group: list[str]) -> None:
+        self.groups.append(group)
+        if len(self.groups) == 1:
+            await self.first_done.wait()
+        self.handled.update(group)
+
+
+async def test_without_stall_after_groups_start_side_by_side_up_to_concurrency() -> None:
+    handler = Handler()
+    groups = Groups(handler.handle, concurrency=2)
+    for item in ("a", "b", "c"):
+        groups.submit(item)
+        await asyncio.sleep(0)
+    assert handler.groups == [["a"], ["b"], ["c"]]  # none waited for the stuck "a"
+    handler.first_done.set()
+    await asyncio.sleep(0.01)
+    assert handler.handled == {"a", "b", "c"}
+
+
+async def test_with_stall_after_items_wait_for_the_group_ahead_as_one_group() -> None:
+    handler = Handler()
+    groups = Groups(handler.handle, concurrency=3, stall_after=10)
+    groups.submit("a")
+    await asyncio.sleep(0)  # "a" is in flight
+    for item in ("b", "c", "d"):
+        groups.submit(item)
+        await asyncio.sleep(0)
+    assert handler.groups == [["a"]]  # not stuck: no second group beside it
+    handler.first_done.set()
+    await asyncio.sleep(0.01)
+    assert handler.groups == [["a"], ["b", "c", "d"]]
+
+
+async def test_with_stall_after_a_stuck_group_lets_the_next_start_beside_it() -> None:
+    """Nothing is submitted after "b": the timer alone starts its group."""
+    handler = Handler()
+    groups = Groups(handler.handle, concurrency=3, stall_after=0.05)
+    groups.submit("a")
+    await asyncio.sleep(0)
+    groups.submit("b")
+    await asyncio.sleep(0.01)
+    assert handler.groups == [["a"]]
+    await asyncio.sleep(0.1)
+    assert handler.groups == [["a"], ["b"]] and handler.handled == {"b"}  # "a" still stuck
+    handler.first_done.set()
+    await asyncio.sleep(0.01)
+    assert handler.handled == {"a", "b"}
