@@ -54,7 +54,7 @@ def _fmt(value: float | None) -> str:
     return f"{value:.3g}" if value < 10 else f"{value:.1f}"
 
 
-_Row = tuple[Benchmark, "Result | None", "str | None", float, "float | None"]
+_Row = tuple[Benchmark, Result | None, str | None, float, float | None]  # wall s, stolen share
 
 
 def _print_table(rows: list[_Row], load_before: str, servers: Servers) -> None:

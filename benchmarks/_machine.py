@@ -36,7 +36,7 @@ def describe() -> str:
 
 def interpreter() -> str:
     """This Python, where it comes from and how libpython is linked: a shared libpython
-    (pyenv's default build) cost the ledger's API ~20% more CPU than a static one
+    (pyenv's default build) cost the ledger's API 20-30% more CPU than a static one
     (Debian's /usr/bin/python3.11) on the same machine (ledger_ingest, 2026-12-02)."""
     linked = "shared" if _maps_libpython() else "static"
     return f"Python {platform.python_version()} ({sys.base_prefix}, {linked} libpython)"
@@ -54,7 +54,9 @@ def _system_ticks() -> tuple[int, int, int] | None:
     """(busy, total, stolen) jiffies summed over all CPUs. Stolen time is time the
     hypervisor ran something else while this VM had work: it counts as busy (the
     CPU was not ours to use) and is reported on its own, because on a shared host
-    it changes every figure (2026-12-02: up to 15 s of a 52 s window)."""
+    it changes every figure (2026-12-02: 209 s stolen over 28 minutes of benchmark
+    runs, 6% of the two CPUs' time, unevenly: one statement run had ~15 s of "everything
+    else" in a 52 s window, and the figure halved)."""
     try:
         with open("/proc/stat", encoding="ascii") as fh:
             fields = [int(v) for v in fh.readline().split()[1:]]

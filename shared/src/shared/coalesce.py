@@ -62,6 +62,7 @@ class Groups(Generic[T]):
                     self._recheck = loop.call_at(due, self._recheck_stall)
                 return
         self._running += 1
+        self._newest_started = asyncio.get_running_loop().time()  # in flight from now
         worker = asyncio.create_task(self._work())
         self._workers.add(worker)
         worker.add_done_callback(self._workers.discard)
