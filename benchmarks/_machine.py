@@ -163,9 +163,8 @@ class CpuMeter:
             busy = (end.system[0] - start.system[0]) / _TICK
             total = (end.system[1] - start.system[1]) / _TICK
             share = busy / total if total else 0.0
-            ours = sum(ticks - start.trees.get(name, 0)
-                       for name, ticks in end.trees.items()) / _TICK
-            stolen = (end.system[2] - start.system[2]) / _TICK
+            used = CpuMeter.seconds(start, end)  # stolen and everything else, derived once
+            stolen = used["stolen"]
             lines.append(("CPU whole machine",
                           f"{busy:.2f} s busy of {total:.2f} s ({share:.0%} of "
                           f"{cpu_count()} CPUs over {wall:.2f} s)"))
@@ -174,7 +173,7 @@ class CpuMeter:
                           "CPUs' time: ran other guests while this machine had work)"))
             if end.trees:
                 lines.append(("CPU everything else",
-                              f"{max(busy - stolen - ours, 0.0):.2f} s "
+                              f"{used['other']:.2f} s "
                               "(other processes on this machine, kernel threads)"))
         return lines
 
