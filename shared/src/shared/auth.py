@@ -14,6 +14,7 @@ import jwt
 from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
+from shared import hs256
 from shared.errors import Problem
 
 Role = Literal["admin", "institution", "learner"]
@@ -43,25 +44,25 @@ def decode_token(secret: str, token: str) -> Principal:
 
 
 def _verify(secret: str, token: str) -> tuple[Principal, float]:
-    """The token's principal and expiry (epoch seconds); 401 if anything is wrong."""
+    """The token's principal and expiry (epoch seconds); 401 if anything is wrong
+    (shared.hs256 says what it accepts)."""
     try:
-        claims = jwt.decode(token, secret, algorithms=["HS256"],
-                            options={"require": ["sub", "role", "exp"]})
-    except jwt.ExpiredSignatureError as error:
-        raise Problem(401, "token_expired", "The bearer token has expired") from error
-    except jwt.PyJWTError as error:
+        claims = hs256.verify(token, secret.encode(), require=("sub", "role", "exp"))
+    except hs256.TokenRejected as error:
+        if error.expired:
+            raise Problem(401, "token_expired", "The bearer token has expired") from error
         raise Problem(401, "invalid_token", "The bearer token is not valid",
                       detail=str(error)) from error
     if claims["role"] not in ROLES:
         raise Problem(401, "invalid_token", "The bearer token has an unknown role")
-    return Principal(subject=str(claims["sub"]), role=claims["role"]), float(claims["exp"])
+    return Principal(subject=claims["sub"], role=claims["role"]), float(claims["exp"])
 
 
 class TokenCache:
     """Tokens already verified, with their expiry: a client sends the same token on every
-    request, and checking an HS256 JWT again costs ~30 µs of the ~300 µs a hot read
-    takes. A hit is exactly as strict as a check (the same bytes, verified with the same
-    secret, not yet expired: `exp` is enforced on every use).
+    request, and checking an HS256 JWT again costs ~13 µs (shared.hs256) of the ~350 µs
+    a hot read takes. A hit is exactly as strict as a check (the same bytes, verified
+    with the same secret, not yet expired: `exp` is enforced on every use).
 
     Bounded at `max_size` tokens. When full, the expired ones go, then the oldest
     verified until half of it is left: the sessions verified most recently stay cached.
