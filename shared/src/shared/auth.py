@@ -7,6 +7,7 @@ tenant or role: 403, before anything is written."""
 from __future__ import annotations
 
 import time
+from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Annotated, Literal
 
@@ -64,16 +65,16 @@ class TokenCache:
     a hot read takes. A hit is exactly as strict as a check (the same bytes, verified
     with the same secret, not yet expired: `exp` is enforced on every use).
 
-    Bounded at `max_size` tokens. When full, the expired ones go, then the oldest
-    verified until half of it is left: the sessions verified most recently stay cached.
-    (It used to be emptied when full, so that at results day's peak every client's next
-    request paid for a check at the same moment.) Each eviction frees half the room, so
-    its cost is spread over as many checks."""
+    Bounded at `max_size` tokens, first in first out: when it is full, the token verified
+    longest ago goes, one for each one verified (O(1)). It used to drop half of itself
+    at once, which stalled the process ~20 ms for 50,000 tokens (2026-12-02): with
+    100,000 learners reading, every few seconds, the reads waiting then made the p99.
+    A cached token found past its `exp` is dropped and checked again (so refused)."""
 
     def __init__(self, max_size: int = 50_000) -> None:
         self._max = max_size
         self._secret = ""
-        self._known: dict[str, tuple[Principal, float]] = {}  # in the order verified
+        self._known: OrderedDict[str, tuple[Principal, float]] = OrderedDict()
 
     def __len__(self) -> int:
         return len(self._known)
@@ -83,21 +84,17 @@ class TokenCache:
 
     def principal(self, secret: str, token: str) -> Principal:
         if secret != self._secret:  # another secret (tests switch settings): forget all
-            self._secret, self._known = secret, {}
+            self._secret, self._known = secret, OrderedDict()
         hit = self._known.get(token)
-        if hit is not None and hit[1] > time.time():
-            return hit[0]
+        if hit is not None:
+            if hit[1] > time.time():
+                return hit[0]
+            del self._known[token]  # past its exp: checked again below, and refused
         verified = _verify(secret, token)  # raises 401 on anything wrong
         if len(self._known) >= self._max:
-            self._evict()
-        self._known.pop(token, None)  # re-verified after its exp moved: now the newest
+            self._known.popitem(last=False)
         self._known[token] = verified
         return verified[0]
-
-    def _evict(self) -> None:
-        now, keep = time.time(), self._max // 2
-        live = [(t, v) for t, v in self._known.items() if v[1] > now]
-        self._known = dict(live[len(live) - keep:] if len(live) > keep else live)
 
 
 _verified = TokenCache()

@@ -107,27 +107,27 @@ def test_the_token_cache_does_not_carry_over_to_another_secret() -> None:
         cache.principal("t" * 40, token)
 
 
-def test_a_full_token_cache_keeps_the_newest_half() -> None:
-    cache = TokenCache(max_size=8)
-    tokens = [mint_token(SECRET, f"L{i}", "learner") for i in range(9)]
-    for token in tokens[:8]:
-        cache.principal(SECRET, token)
-    assert len(cache) == 8
-    cache.principal(SECRET, tokens[8])  # full: the oldest half goes, then it is added
-    assert [t in cache for t in tokens] == [False] * 4 + [True] * 5
-    assert cache.principal(SECRET, tokens[0]).subject == "L0"  # checked again, cached again
-    assert tokens[0] in cache and len(cache) == 6
-
-
-def test_a_full_token_cache_drops_the_expired_first() -> None:
+def test_a_full_token_cache_drops_the_oldest_verified_one_at_a_time() -> None:
     cache = TokenCache(max_size=4)
-    soon = [mint_token(SECRET, f"S{i}", "learner", ttl_seconds=1) for i in range(2)]
-    later = [mint_token(SECRET, f"L{i}", "learner") for i in range(3)]
-    for token in [later[0], *soon, later[1]]:
+    tokens = [mint_token(SECRET, f"L{i}", "learner") for i in range(6)]
+    for token in tokens[:4]:
         cache.principal(SECRET, token)
-    time.sleep(2.1)  # the two short tokens are past their exp
-    cache.principal(SECRET, later[2])
-    assert [t in cache for t in (*soon, *later)] == [False, False, True, True, True]
+    cache.principal(SECRET, tokens[0])  # a hit does not make it newer: verified first
+    cache.principal(SECRET, tokens[4])
+    assert [t in cache for t in tokens] == [False, True, True, True, True, False]
+    cache.principal(SECRET, tokens[5])
+    assert [t in cache for t in tokens] == [False, False, True, True, True, True]
+    assert len(cache) == 4
+
+
+def test_an_expired_token_leaves_the_cache_when_presented() -> None:
+    cache = TokenCache(max_size=4)
+    soon = mint_token(SECRET, "S", "learner", ttl_seconds=1)
+    cache.principal(SECRET, soon)
+    time.sleep(2.1)  # past its exp
+    with pytest.raises(Problem):
+        cache.principal(SECRET, soon)
+    assert soon not in cache and len(cache) == 0
 
 
 class _LockTableFull(Exception):
