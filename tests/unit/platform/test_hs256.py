@@ -139,7 +139,7 @@ def test_a_minted_token_and_its_claims() -> None:
 ])
 def test_each_refusal_says_why(token: str, reason: str) -> None:
     with pytest.raises(TokenRejected, match=reason) as refused:
-        verify(token, SECRET.encode(), require=("exp",))
+        verify(token, SECRET.encode(), require=("exp",), now=NOW)
     assert not refused.value.expired
 
 
