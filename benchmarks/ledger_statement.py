@@ -60,10 +60,11 @@ each wake-up across these vCPUs costs ~15 µs (`perf bench sched pipe`: a round 
 takes 30 µs across vCPUs, 2 µs on one). Results day's ingest, CPU-bound Python, is
 measured with two (ledger_ingest).
 
-On the slower `polyglot` machines (2026-12-02, tokens checked by shared.hs256): one
-process answered 3,969-4,062/s, p99 13.3-14.5 ms at saturation, and at 3,000/s offered
-p99 44-162 ms, the API ~0.8 cores busy. With 10,000 learners the p99 was 11.6 ms even
-at 1,000/s offered (p50 1.2 ms): on these VMs a process asleep for 1 ms wakes up to
+On the slower `polyglot` machines (2026-12-02, tokens checked by shared.hs256, three
+runs): one process answered 3,926-4,062/s, p99 13.3-14.5 ms at saturation, and at
+3,000/s offered p99 19.3-162 ms, the API ~0.8 cores busy; p99 3.8 ms at 1,000/s and
+14.5 ms at 2,000/s in the same run. With 10,000 learners the p99 was 11.6 ms in one
+run even at 1,000/s offered (p50 1.2 ms): on these VMs a process asleep for 1 ms wakes up to
 1.3 ms late at p99 and 6 ms late at worst with the machine idle, and a read wakes four
 processes in turn (client, API, PostgreSQL, API, client).
 
