@@ -15,7 +15,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from shared.auth import ROLES, Principal, decode_token, mint_token
+from shared.auth import ROLES, Principal, TokenCache, decode_token, mint_token
 from shared.errors import Problem
 from shared.hs256 import TokenRejected, verify
 
@@ -149,3 +149,10 @@ def test_an_expired_token_is_told_apart() -> None:
     with pytest.raises(TokenRejected) as refused:
         verify(token, SECRET.encode(), now=NOW + 61)
     assert refused.value.expired
+
+
+def test_the_token_cache_keeps_exp_in_whole_seconds_as_the_check_does() -> None:
+    cache = TokenCache()
+    token = _token({"alg": "HS256"}, {"sub": "L-1", "role": "learner", "exp": NOW + 60.9})
+    cache.principal(SECRET, token)
+    assert cache._known[token][1] == int(NOW + 60.9)  # not NOW + 60.9: a hit past that
