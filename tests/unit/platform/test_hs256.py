@@ -152,7 +152,7 @@ def test_an_expired_token_is_told_apart() -> None:
 
 
 def test_the_token_cache_keeps_exp_in_whole_seconds_as_the_check_does() -> None:
-    cache = TokenCache()
-    token = _token({"alg": "HS256"}, {"sub": "L-1", "role": "learner", "exp": NOW + 60.9})
+    cache, exp = TokenCache(), time.time() + 60.9  # the clock now: NOW is import time
+    token = _token({"alg": "HS256"}, {"sub": "L-1", "role": "learner", "exp": exp})
     cache.principal(SECRET, token)
-    assert cache._known[token][1] == int(NOW + 60.9)  # not NOW + 60.9: a hit past that
+    assert cache._known[token][1] == int(exp)  # not exp itself: a hit past int(exp)
