@@ -56,8 +56,7 @@ def _verify(secret: str, token: str) -> tuple[Principal, float]:
                       detail=str(error)) from error
     if claims["role"] not in ROLES:
         raise Problem(401, "invalid_token", "The bearer token has an unknown role")
-    # exp in whole seconds, as hs256 compares it: a cache hit is exactly as strict
-    return Principal(subject=claims["sub"], role=claims["role"]), float(int(claims["exp"]))
+    return Principal(subject=claims["sub"], role=claims["role"]), float(hs256.expiry(claims))
 
 
 class TokenCache:
