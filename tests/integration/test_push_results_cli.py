@@ -15,6 +15,7 @@ from starlette.routing import Mount
 
 from cairn.push.files import CSV_COLUMNS
 from cairn.push.pusher import progress_path, push_file
+from cairn.push.rejects import rejects_path
 from cairn.push.report import summary_text
 from ledger.adapters.tables import entries
 from shared.messaging.memory_bus import InProcessBus
@@ -40,6 +41,8 @@ def write_csv(path: Path, inst: str, n: int) -> None:
                 row["assessed_on"] = "2999-01-01"  # the ledger rejects it
             if i == 13:
                 row["credit_scheme"] = "POINTS"
+            if i == 1500:  # in the batch sent twice: in the rejects file once
+                row["credit_value"] = "-15"
             writer.writerow(row)
 
 
@@ -70,12 +73,40 @@ async def test_a_csv_is_pushed_in_batches_resumed_and_summarised(migrated_databa
 
     s = done.summary
     assert done.batches_done == 3
-    assert stored == 2497  # every good row once
-    # batch 1: 998 created + 2 rejected; batch 2 (sent twice): 1000 duplicates the second
-    # time; batch 3: 499 created; and the row the file itself could not give.
-    assert (s.created, s.duplicate, s.conflict, s.rejected) == (998 + 499, 1000, 0, 3)
-    text = summary_text(done, 3)
-    assert "Done" in text and "rejected   3" in text
-    assert any("subjects" in why for why in s.reasons)
-    assert any("assessed_on" in why for why in s.reasons)
-    assert any("credit.scheme" in why for why in s.reasons)
+    assert stored == 2496  # every good row once
+    # batch 1: 998 created + 2 rejected; batch 2 (sent twice): 999 duplicates the second
+    # time + 1 rejected; batch 3: 499 created; and the row the file itself could not give.
+    assert (s.created, s.duplicate, s.conflict, s.rejected) == (998 + 499, 999, 0, 4)
+    assert s.reasons == {"subjects: unreadable": 1, "assessed_on: assessed_in_future": 1,
+                         "credit_scheme: invalid_credit": 1,
+                         "credit_value: invalid_credit": 1}  # named by CSV column
+    text = summary_text(done, 3, rejects_path(path))
+    assert "Done" in text and "rejected   4" in text
+    assert "R00011  assessed_on: assessed_on 2999-01-01 is after today" in text
+    assert f"every row not recorded, with its reasons: {rejects_path(path)}" in text
+
+    # Every row not recorded, once, as the file had it, with why: fixed there, and pushed.
+    with rejects_path(path).open(newline="") as fh:
+        rejected = list(csv.DictReader(fh))
+    assert [(r["line"], r["result_id"], r["reasons"].split(":")[0]) for r in rejected] == [
+        ("9", "R00007", "subjects"), ("13", "R00011", "assessed_on"),
+        ("15", "R00013", "credit_scheme"), ("1502", "R01500", "credit_value")]
+    fixes = {"subjects": "100366:100", "assessed_on": "2026-06-20", "credit_scheme": "CATS",
+             "credit_value": "15"}
+    for row in rejected:
+        column = row["reasons"].split(":")[0]
+        row[column] = fixes[column]
+    fixed = tmp_path / "fixed.csv"
+    with fixed.open("w", newline="") as fh:
+        writer = csv.DictWriter(fh, fieldnames=list(rejected[0]))
+        writer.writeheader()
+        writer.writerows(rejected)
+    async with running("ledger", migrated_database, InProcessBus(),
+                       run_workers=False) as (app, _):
+        gateway = Starlette(routes=[Mount("/ledger", app=app)])
+        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=gateway),
+                                     base_url="http://cairn",
+                                     headers=auth("institution", inst)) as client:
+            again = await push_file(fixed, client)
+    assert (again.summary.created, again.summary.rejected) == (4, 0)
+    assert not rejects_path(fixed).exists()  # nothing left to fix

@@ -78,6 +78,7 @@ def _push(args: argparse.Namespace) -> None:
 
     from cairn.push.files import read_rows
     from cairn.push.pusher import PushAborted, push_file
+    from cairn.push.rejects import rejects_path
     from cairn.push.report import progress_bar, summary_text
 
     path = Path(args.file)
@@ -92,7 +93,7 @@ def _push(args: argparse.Namespace) -> None:
             progress = await push_file(path, client, batch_size=args.batch_size,
                                        restart=args.restart,
                                        on_batch=lambda p, n: progress_bar(p, n))
-            print(summary_text(progress, total))
+            print(summary_text(progress, total, rejects_path(path)))
 
     try:
         asyncio.run(push())

@@ -21,7 +21,20 @@ OPTIONAL_CSV_COLUMNS = ("course_institution_id", "origin", "notional_hours")
 class Row:
     line: int  # where it is in the file, for the summary
     result: dict[str, Any] | None  # None when the row could not be read
-    problem: str | None = None
+    problem: Unreadable | None = None
+    source: Any = None  # the row as the file has it: a CSV record, a JSON item or line
+
+
+class Unreadable(ValueError):
+    """A row the file itself makes unreadable; `field` is its CSV column, or "row"."""
+
+    def __init__(self, field: str, message: str) -> None:
+        super().__init__(f"{field}: {message}")
+        self.field, self.message = field, message
+
+    def errors(self) -> list[dict[str, str]]:
+        """As the ledger's `errors` list of a rejected item."""
+        return [{"field": self.field, "reason": "unreadable", "message": self.message}]
 
 
 def fingerprint(path: Path) -> str:
@@ -30,6 +43,12 @@ def fingerprint(path: Path) -> str:
         for chunk in iter(lambda: fh.read(1 << 20), b""):
             digest.update(chunk)
     return digest.hexdigest()
+
+
+def csv_header(path: Path) -> list[str]:
+    """The columns of a CSV results file, in its order."""
+    with path.open(encoding="utf-8-sig", newline="") as fh:
+        return next(csv.reader(fh), [])
 
 
 def read_rows(path: Path) -> Iterator[Row]:
@@ -47,7 +66,7 @@ def read_rows(path: Path) -> Iterator[Row]:
         if not isinstance(items, list):
             raise ValueError('a JSON results file is an array or {"results": [...]}')
         for n, item in enumerate(items, start=1):
-            yield Row(n, item) if isinstance(item, dict) else Row(n, None, "not an object")
+            yield _item_row(n, item)
     else:
         raise ValueError(f"unknown results file type {suffix!r}: use .csv, .json or .jsonl")
 
@@ -56,8 +75,14 @@ def _json_row(n: int, line: str) -> Row:
     try:
         item = json.loads(line)
     except json.JSONDecodeError as error:
-        return Row(n, None, f"malformed JSON: {error.msg}")
-    return Row(n, item) if isinstance(item, dict) else Row(n, None, "not an object")
+        return Row(n, None, Unreadable("row", f"malformed JSON: {error.msg}"), line.rstrip("\n"))
+    return _item_row(n, item)
+
+
+def _item_row(n: int, item: Any) -> Row:
+    if isinstance(item, dict):
+        return Row(n, item, source=item)
+    return Row(n, None, Unreadable("row", "a result is a JSON object"), item)
 
 
 def _csv_rows(path: Path) -> Iterator[Row]:
@@ -66,12 +91,17 @@ def _csv_rows(path: Path) -> Iterator[Row]:
         missing = [c for c in CSV_COLUMNS if c not in (reader.fieldnames or ())]
         if missing:
             raise ValueError(f"the CSV header lacks: {', '.join(missing)}")
+        width = len(reader.fieldnames or ())
         for record in reader:
             line = reader.line_num
             try:
-                yield Row(line, _from_csv(record))
-            except ValueError as error:
-                yield Row(line, None, str(error))
+                extra = record.pop(None, None) or []  # values past the header's columns
+                given = sum(value is not None for value in record.values()) + len(extra)
+                if given != width:  # a short row's missing values are None
+                    raise Unreadable("row", f"has {given} values, the header {width} columns")
+                yield Row(line, _from_csv(record), source=record)
+            except Unreadable as error:
+                yield Row(line, None, error, record)
 
 
 def _from_csv(r: dict[str, str]) -> dict[str, Any]:
@@ -100,8 +130,8 @@ def _from_csv(r: dict[str, str]) -> dict[str, Any]:
 def _int(text: str, column: str) -> int:
     try:
         return int(text.strip())
-    except ValueError as error:
-        raise ValueError(f"{column}: {text!r} is not a whole number") from error
+    except ValueError:
+        raise Unreadable(column, f"{text!r} is not a whole number") from None
 
 
 def _subjects(text: str) -> list[dict[str, Any]]:
@@ -110,6 +140,6 @@ def _subjects(text: str) -> list[dict[str, Any]]:
     for part in filter(None, (p.strip() for p in text.split(";"))):
         code, _, percent = part.partition(":")
         if not percent:
-            raise ValueError(f"subjects: {part!r} is not HECOS:PERCENT")
+            raise Unreadable("subjects", f"{part!r} is not HECOS:PERCENT")
         shares.append({"hecos": code.strip(), "percent": percent.strip()})
     return shares

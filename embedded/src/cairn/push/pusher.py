@@ -18,6 +18,7 @@ from typing import Any
 import httpx
 
 from cairn.push.files import Row, fingerprint, read_rows
+from cairn.push.rejects import RejectsFile, csv_column, describe
 
 BATCH_PATH = "/ledger/v1/results/batch"
 RETRIES = 4
@@ -34,18 +35,20 @@ class Summary:
     conflict: int = 0
     rejected: int = 0
     reasons: Counter = field(default_factory=Counter)
-    examples: list[tuple[int, str, str]] = field(default_factory=list)  # line, result, why
+    examples: list[tuple[int, str, str]] = field(default_factory=list)  # line, result, detail
 
     @property
     def rows(self) -> int:
         return self.created + self.duplicate + self.conflict + self.rejected
 
-    def note(self, outcome: str, line: int, result_id: str, why: str | None = None) -> None:
+    def note(self, outcome: str, line: int, result_id: str, why: str | None = None,
+             detail: str | None = None) -> None:
+        """`why`: the reasons' codes, counted; `detail`: what the example shows."""
         setattr(self, outcome, getattr(self, outcome) + 1)
         if why:
             self.reasons[why] += 1
             if len(self.examples) < 20:
-                self.examples.append((line, result_id, why))
+                self.examples.append((line, result_id, detail or why))
 
     def to_json(self) -> dict[str, Any]:
         return {**asdict(self), "reasons": dict(self.reasons)}
@@ -64,6 +67,7 @@ class Progress:
     batch_size: int
     batches_done: int
     summary: Summary
+    rejects_bytes: int = 0  # the rejects file's size when this was saved (cairn.push.rejects)
 
     def save(self, path: Path) -> None:
         data = {**asdict(self), "summary": self.summary.to_json()}
@@ -77,7 +81,7 @@ class Progress:
             data = json.loads(path.read_text())
             if data["file_sha256"] == file_sha256 and data["batch_size"] == batch_size:
                 return cls(file_sha256, batch_size, data["batches_done"],
-                           Summary.from_json(data["summary"]))
+                           Summary.from_json(data["summary"]), data.get("rejects_bytes", 0))
         return cls(file_sha256, batch_size, 0, Summary())
 
 
@@ -88,44 +92,60 @@ def progress_path(results_file: Path) -> Path:
 async def push_file(path: Path, client: httpx.AsyncClient, *, batch_size: int = 1000,
                     restart: bool = False, on_batch: Callable[[Progress, int], None] | None = None,
                     stop_after: int | None = None) -> Progress:
-    """Send `path` in batches; returns the progress (done when every batch is answered)."""
+    """Send `path` in batches; returns the progress (done when every batch is answered).
+    The rows not recorded go to the rejects file beside it (cairn.push.rejects)."""
     rows = list(read_rows(path))
-    state_file = progress_path(path)
+    csv_file = path.suffix.lower() == ".csv"
+    state_file, rejects = progress_path(path), RejectsFile(path)
     progress = Progress.load(state_file, fingerprint(path), batch_size)
-    if restart:
-        progress = Progress(progress.file_sha256, batch_size, 0, Summary())
-    if progress.batches_done == 0:
-        for row in rows:  # rows the file itself makes unreadable, reported once
-            if row.result is None:
-                progress.summary.note("rejected", row.line, "?", row.problem)
+    if restart or progress.batches_done == 0:
+        progress = Progress(progress.file_sha256, batch_size, 0, Summary(), rejects.start())
+        unreadable = [row for row in rows if row.problem is not None]
+        for row in unreadable:  # rows the file itself makes unreadable, reported once
+            _note(progress.summary, row, "rejected", row.problem.errors(), csv_file)
+        progress.rejects_bytes = rejects.write(
+            [(row, "rejected", row.problem.errors()) for row in unreadable])
+    else:
+        rejects.resume(progress.rejects_bytes)
     readable = [row for row in rows if row.result is not None]
     batches = [readable[i:i + batch_size] for i in range(0, len(readable), batch_size)]
     for sent_now, number in enumerate(range(progress.batches_done, len(batches))):
         if stop_after is not None and sent_now >= stop_after:
             break
         answer = await _send(client, batches[number])
+        not_recorded = []
         for row, item in zip(batches[number], answer["results"], strict=True):
-            progress.summary.note(_outcome(item["outcome"]), row.line,
-                                  str(row.result.get("result_id", "?")), _why(item))
+            outcome = _outcome(item["outcome"])
+            _note(progress.summary, row, outcome, item.get("errors") or [], csv_file)
+            if outcome in ("conflict", "rejected"):
+                not_recorded.append((row, outcome, item.get("errors") or []))
+        progress.rejects_bytes = rejects.write(not_recorded)  # before the progress counts them
         progress.batches_done = number + 1
         progress.save(state_file)
         if on_batch is not None:
             on_batch(progress, len(batches))
+    if progress.batches_done == len(batches):
+        rejects.finish(progress.summary.conflict + progress.summary.rejected)
     return progress
+
+
+def _note(summary: Summary, row: Row, outcome: str, errors: list[dict[str, Any]],
+          csv_file: bool) -> None:
+    """Count the row; for one not recorded, its reasons' codes and what they say."""
+    if outcome in ("created", "duplicate"):
+        summary.note(outcome, row.line, str(row.result.get("result_id", "?")))
+        return
+    source = row.result if row.result is not None else row.source
+    result_id = source.get("result_id") if isinstance(source, dict) else None
+    name = csv_column if csv_file else str
+    why = "; ".join(f"{name(str(e.get('field', 'body')))}: {e.get('reason')}" for e in errors)
+    summary.note(outcome, row.line, str(result_id or "?"), why or outcome,
+                 describe(errors, csv_file=csv_file) or outcome)
 
 
 def _outcome(outcome: str) -> str:
     return {"created": "created", "duplicate": "duplicate", "conflict": "conflict"}.get(
         outcome, "rejected")
-
-
-def _why(item: dict[str, Any]) -> str | None:
-    if item["outcome"] == "conflict":
-        return "result_id_conflict: a different result was already recorded under this id"
-    errors = item.get("errors") or []
-    if not errors:
-        return None
-    return "; ".join(f"{e.get('field')}: {e.get('reason')}" for e in errors)
 
 
 async def _send(client: httpx.AsyncClient, batch: list[Row]) -> dict[str, Any]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+from pathlib import Path
 
 from cairn.push.pusher import Progress
 
@@ -16,7 +17,8 @@ def progress_bar(progress: Progress, total_batches: int) -> None:
     sys.stderr.flush()
 
 
-def summary_text(progress: Progress, total_batches: int) -> str:
+def summary_text(progress: Progress, total_batches: int, rejects: Path | None = None) -> str:
+    """`rejects`: the file the rows not recorded were written to (cairn.push.rejects)."""
     s = progress.summary
     complete = progress.batches_done >= total_batches
     lines = ["", f"{'Done' if complete else 'Interrupted: run again to resume'} "
@@ -29,4 +31,9 @@ def summary_text(progress: Progress, total_batches: int) -> str:
         lines += [f"    {n:>6}  {why}" for why, n in s.reasons.most_common(15)]
         lines.append("  first examples (line, result id, why):")
         lines += [f"    {line:>6}  {rid}  {why}" for line, rid, why in s.examples[:10]]
+    if rejects is not None and s.conflict + s.rejected:
+        lines.append(f"  every row not recorded, with its reasons: {rejects}")
+        if rejects.suffix == ".csv":
+            lines.append("  (fix the rows there and push that file: its first three columns "
+                         "are ignored)")
     return "\n".join(lines)

@@ -1,0 +1,97 @@
+"""`cairn push-results`' file side, without a ledger: reading rows, naming the CSV column
+at fault, and the rejects file kept in step with the saved progress (issue 4, item 6)."""
+
+from __future__ import annotations
+
+import csv
+import json
+
+from cairn.push.files import CSV_COLUMNS, read_rows
+from cairn.push.rejects import RejectsFile, csv_column, describe, rejects_path
+
+GOOD = {"result_id": "R1", "learner_id": "L-1", "institution_id": "uni-a", "course_code": "M1",
+        "title": "Module", "credit_value": "15", "credit_scheme": "CATS",
+        "level_framework": "FHEQ", "level_value": "5", "subjects": "100366:100",
+        "grade_scale": "UK-PERCENT", "grade_value": "62", "assessed_on": "2026-06-20"}
+
+
+def write_csv(path, rows, columns=CSV_COLUMNS):
+    with path.open("w", newline="") as fh:
+        writer = csv.writer(fh)
+        writer.writerow(columns)
+        writer.writerows(rows)
+
+
+def test_a_csv_row_of_the_wrong_width_is_unreadable_not_a_crash(tmp_path):
+    path = tmp_path / "r.csv"
+    good = [GOOD[c] for c in CSV_COLUMNS]
+    write_csv(path, [good, good[:4], [*good, "stray"], good])
+    rows = list(read_rows(path))
+    assert [r.result is not None for r in rows] == [True, False, False, True]
+    assert rows[1].problem.errors() == [{"field": "row", "reason": "unreadable", "message":
+                                         "has 4 values, the header 13 columns"}]
+    assert rows[2].problem.message == "has 14 values, the header 13 columns"
+    assert rows[0].source["credit_value"] == "15"  # the row as the file has it
+
+
+def test_an_unreadable_value_names_its_column(tmp_path):
+    path = tmp_path / "r.csv"
+    write_csv(path, [[{**GOOD, "level_value": "five"}[c] for c in CSV_COLUMNS],
+                     [{**GOOD, "subjects": "100366"}[c] for c in CSV_COLUMNS]])
+    first, second = read_rows(path)
+    assert (first.problem.field, first.problem.message) == ("level_value",
+                                                            "'five' is not a whole number")
+    assert second.problem.field == "subjects"
+
+
+def test_a_field_is_named_by_its_csv_column():
+    assert [csv_column(f) for f in ("credit.value", "level.framework", "subjects[1].percent",
+                                    "course", "course.institution_id", "assessed_on")] == [
+        "credit_value", "level_framework", "subjects", "course_code", "course_institution_id",
+        "assessed_on"]
+    errors = [{"field": "credit.value", "reason": "invalid_credit", "message": "must be > 0"},
+              {"field": "grade", "reason": "grade_incomplete"}]
+    assert describe(errors, csv_file=True) == "credit_value: must be > 0; grade: grade_incomplete"
+    assert describe(errors, csv_file=False).startswith("credit.value: must be > 0")
+
+
+def test_the_csv_rejects_file_keeps_the_original_columns_and_can_be_pushed_again(tmp_path):
+    path = tmp_path / "results.csv"
+    columns = [*CSV_COLUMNS, "notes"]
+    write_csv(path, [[*(GOOD[c] for c in CSV_COLUMNS), "first"],
+                     [*({**GOOD, "result_id": "R2", "credit_value": "-1"}[c]
+                        for c in CSV_COLUMNS), "second"]], columns)
+    rows = list(read_rows(path))
+    rejects = RejectsFile(path)
+    assert rejects.path == rejects_path(path) == tmp_path / "results.csv.rejected.csv"
+    rejects.start()
+    rejects.write([(rows[1], "rejected", [{"field": "credit.value", "reason": "invalid_credit",
+                                           "message": "must be greater than 0, got -1"}])])
+    with rejects.path.open(newline="") as fh:
+        written = list(csv.DictReader(fh))
+    assert written == [{"line": "3", "outcome": "rejected",
+                        "reasons": "credit_value: must be greater than 0, got -1",
+                        **{c: {**GOOD, "result_id": "R2", "credit_value": "-1"}[c]
+                           for c in CSV_COLUMNS}, "notes": "second"}]
+    [again] = read_rows(rejects.path)  # the rejects file is itself a results file
+    assert again.result["result_id"] == "R2" and again.result["credit"]["value"] == "-1"
+
+
+def test_a_resumed_push_cuts_the_rejects_file_back_to_its_saved_size(tmp_path):
+    path = tmp_path / "results.jsonl"
+    path.write_text("".join(json.dumps({"result_id": f"R{i}"}) + "\n" for i in range(3)))
+    rows = list(read_rows(path))
+    errors = [{"field": "title", "reason": "missing", "message": "title is required"}]
+    rejects = RejectsFile(path)
+    assert rejects.path.name == "results.jsonl.rejected.jsonl"
+    rejects.start()
+    saved = rejects.write([(rows[0], "rejected", errors)])  # progress saved here
+    rejects.write([(rows[1], "rejected", errors)])  # answered, then interrupted: not saved
+    RejectsFile(path).resume(saved)
+    resumed = RejectsFile(path)
+    resumed.write([(rows[1], "rejected", errors)])  # sent again
+    lines = [json.loads(line) for line in rejects.path.read_text().splitlines()]
+    assert [(x["line"], x["result"]["result_id"]) for x in lines] == [(1, "R0"), (2, "R1")]
+    assert lines[0]["errors"] == errors
+    assert resumed.finish(2) == rejects.path
+    assert RejectsFile(path).finish(0) is None and not rejects.path.exists()
