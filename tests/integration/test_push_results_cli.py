@@ -14,7 +14,7 @@ from starlette.applications import Starlette
 from starlette.routing import Mount
 
 from cairn.push.files import CSV_COLUMNS
-from cairn.push.pusher import progress_path, push_file
+from cairn.push.pusher import PushAborted, progress_path, push_file
 from cairn.push.rejects import rejects_path
 from cairn.push.report import summary_text
 from ledger.adapters.tables import entries
@@ -110,3 +110,31 @@ async def test_a_csv_is_pushed_in_batches_resumed_and_summarised(migrated_databa
             again = await push_file(fixed, client)
     assert (again.summary.created, again.summary.rejected) == (4, 0)
     assert not rejects_path(fixed).exists()  # nothing left to fix
+
+
+async def test_a_row_for_another_member_is_rejected_unsent_not_the_whole_batch(
+        migrated_database, tmp_path):
+    inst, other = unique("uni"), unique("uni")
+    path = tmp_path / "results.csv"
+    write_csv(path, inst, 20)
+    text = path.read_text().splitlines()
+    text[5] = text[5].replace(inst, other)  # line 6: R00004, another member's row
+    path.write_text("\n".join(text) + "\n")
+    async with running("ledger", migrated_database, InProcessBus(),
+                       run_workers=False) as (app, _):
+        gateway = Starlette(routes=[Mount("/ledger", app=app)])
+        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=gateway),
+                                     base_url="http://cairn",
+                                     headers=auth("institution", inst)) as client:
+            with pytest.raises(PushAborted, match="403"):  # the ledger's answer to such a batch
+                await push_file(path, client, restart=True)
+            done = await push_file(path, client, institution=inst, restart=True)
+    s = done.summary
+    assert (s.created, s.rejected) == (16, 4)  # with rows 7, 11 and 13 of write_csv
+    assert s.reasons["institution_id: wrong_tenant"] == 1
+    with rejects_path(path).open(newline="") as fh:
+        rejected = {r["result_id"]: r for r in csv.DictReader(fh)}
+    assert rejected["R00004"]["line"] == "6"
+    assert rejected["R00004"]["reasons"] == (
+        f"institution_id: the file is pushed as {inst}, this row is for {other}: a member "
+        "records only its own results")

@@ -76,22 +76,20 @@ def _push(args: argparse.Namespace) -> None:
 
     import httpx
 
-    from cairn.push.files import read_rows
-    from cairn.push.pusher import PushAborted, push_file
+    from cairn.push.pusher import PushAborted, push_file, sendable_rows
     from cairn.push.rejects import rejects_path
     from cairn.push.report import progress_bar, summary_text
 
     path = Path(args.file)
     token = args.token or os.environ.get("CAIRN_TOKEN") or mint_token(
         _secret(), args.institution, "institution", ttl_seconds=6 * 3600)
-    readable = sum(1 for row in read_rows(path) if row.result is not None)
-    total = max(1, -(-readable // args.batch_size))
+    total = max(1, -(-sendable_rows(path, args.institution) // args.batch_size))
 
     async def push() -> None:
         async with httpx.AsyncClient(base_url=args.url, timeout=120.0, headers={
                 "Authorization": f"Bearer {token}"}) as client:
             progress = await push_file(path, client, batch_size=args.batch_size,
-                                       restart=args.restart,
+                                       institution=args.institution, restart=args.restart,
                                        on_batch=lambda p, n: progress_bar(p, n))
             print(summary_text(progress, total, rejects_path(path)))
 

@@ -20,21 +20,22 @@ OPTIONAL_CSV_COLUMNS = ("course_institution_id", "origin", "notional_hours")
 @dataclass(frozen=True)
 class Row:
     line: int  # where it is in the file, for the summary
-    result: dict[str, Any] | None  # None when the row could not be read
-    problem: Unreadable | None = None
+    result: dict[str, Any] | None  # None when it is not to be sent (`problem`)
+    problem: RowProblem | None = None  # set when the row is not to be sent
     source: Any = None  # the row as the file has it: a CSV record, a JSON item or line
 
 
-class Unreadable(ValueError):
-    """A row the file itself makes unreadable; `field` is its CSV column, or "row"."""
+class RowProblem(ValueError):
+    """Why a row is not sent: the file itself makes it unreadable (`field`: its CSV column,
+    or "row"), or the pushing member may not send it (cairn.push.pusher)."""
 
-    def __init__(self, field: str, message: str) -> None:
+    def __init__(self, field: str, message: str, reason: str = "unreadable") -> None:
         super().__init__(f"{field}: {message}")
-        self.field, self.message = field, message
+        self.field, self.message, self.reason = field, message, reason
 
     def errors(self) -> list[dict[str, str]]:
         """As the ledger's `errors` list of a rejected item."""
-        return [{"field": self.field, "reason": "unreadable", "message": self.message}]
+        return [{"field": self.field, "reason": self.reason, "message": self.message}]
 
 
 def fingerprint(path: Path) -> str:
@@ -75,14 +76,14 @@ def _json_row(n: int, line: str) -> Row:
     try:
         item = json.loads(line)
     except json.JSONDecodeError as error:
-        return Row(n, None, Unreadable("row", f"malformed JSON: {error.msg}"), line.rstrip("\n"))
+        return Row(n, None, RowProblem("row", f"malformed JSON: {error.msg}"), line.rstrip("\n"))
     return _item_row(n, item)
 
 
 def _item_row(n: int, item: Any) -> Row:
     if isinstance(item, dict):
         return Row(n, item, source=item)
-    return Row(n, None, Unreadable("row", "a result is a JSON object"), item)
+    return Row(n, None, RowProblem("row", "a result is a JSON object"), item)
 
 
 def _csv_rows(path: Path) -> Iterator[Row]:
@@ -98,9 +99,9 @@ def _csv_rows(path: Path) -> Iterator[Row]:
                 extra = record.pop(None, None) or []  # values past the header's columns
                 given = sum(value is not None for value in record.values()) + len(extra)
                 if given != width:  # a short row's missing values are None
-                    raise Unreadable("row", f"has {given} values, the header {width} columns")
+                    raise RowProblem("row", f"has {given} values, the header {width} columns")
                 yield Row(line, _from_csv(record), source=record)
-            except Unreadable as error:
+            except RowProblem as error:
                 yield Row(line, None, error, record)
 
 
@@ -131,7 +132,7 @@ def _int(text: str, column: str) -> int:
     try:
         return int(text.strip())
     except ValueError:
-        raise Unreadable(column, f"{text!r} is not a whole number") from None
+        raise RowProblem(column, f"{text!r} is not a whole number") from None
 
 
 def _subjects(text: str) -> list[dict[str, Any]]:
@@ -140,6 +141,6 @@ def _subjects(text: str) -> list[dict[str, Any]]:
     for part in filter(None, (p.strip() for p in text.split(";"))):
         code, _, percent = part.partition(":")
         if not percent:
-            raise Unreadable("subjects", f"{part!r} is not HECOS:PERCENT")
+            raise RowProblem("subjects", f"{part!r} is not HECOS:PERCENT")
         shares.append({"hecos": code.strip(), "percent": percent.strip()})
     return shares

@@ -11,13 +11,13 @@ import asyncio
 import json
 from collections import Counter
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 import httpx
 
-from cairn.push.files import Row, fingerprint, read_rows
+from cairn.push.files import Row, RowProblem, fingerprint, read_rows
 from cairn.push.rejects import RejectsFile, csv_column, describe
 
 BATCH_PATH = "/ledger/v1/results/batch"
@@ -90,24 +90,27 @@ def progress_path(results_file: Path) -> Path:
 
 
 async def push_file(path: Path, client: httpx.AsyncClient, *, batch_size: int = 1000,
-                    restart: bool = False, on_batch: Callable[[Progress, int], None] | None = None,
+                    institution: str | None = None, restart: bool = False,
+                    on_batch: Callable[[Progress, int], None] | None = None,
                     stop_after: int | None = None) -> Progress:
     """Send `path` in batches; returns the progress (done when every batch is answered).
-    The rows not recorded go to the rejects file beside it (cairn.push.rejects)."""
-    rows = list(read_rows(path))
+    The rows not recorded go to the rejects file beside it (cairn.push.rejects).
+    `institution`: the member pushing; a row for another is rejected here, unsent (the
+    ledger would refuse its whole batch, 403)."""
+    rows = [_sendable(row, institution) for row in read_rows(path)]
     csv_file = path.suffix.lower() == ".csv"
     state_file, rejects = progress_path(path), RejectsFile(path)
     progress = Progress.load(state_file, fingerprint(path), batch_size)
     if restart or progress.batches_done == 0:
         progress = Progress(progress.file_sha256, batch_size, 0, Summary(), rejects.start())
-        unreadable = [row for row in rows if row.problem is not None]
-        for row in unreadable:  # rows the file itself makes unreadable, reported once
-            _note(progress.summary, row, "rejected", row.problem.errors(), csv_file)
-        progress.rejects_bytes = rejects.write(
-            [(row, "rejected", row.problem.errors()) for row in unreadable])
+        unsent = [(row, "rejected", row.problem.errors()) for row in rows
+                  if row.problem is not None]
+        for row, outcome, errors in unsent:  # reported once, at the start
+            _note(progress.summary, row, outcome, errors, csv_file)
+        progress.rejects_bytes = rejects.write(unsent)
     else:
         rejects.resume(progress.rejects_bytes)
-    readable = [row for row in rows if row.result is not None]
+    readable = [row for row in rows if row.problem is None]
     batches = [readable[i:i + batch_size] for i in range(0, len(readable), batch_size)]
     for sent_now, number in enumerate(range(progress.batches_done, len(batches))):
         if stop_after is not None and sent_now >= stop_after:
@@ -127,6 +130,20 @@ async def push_file(path: Path, client: httpx.AsyncClient, *, batch_size: int = 
     if progress.batches_done == len(batches):
         rejects.finish(progress.summary.conflict + progress.summary.rejected)
     return progress
+
+
+def sendable_rows(path: Path, institution: str | None = None) -> int:
+    """How many rows of `path` a push sends (for its progress bar)."""
+    return sum(_sendable(row, institution).problem is None for row in read_rows(path))
+
+
+def _sendable(row: Row, institution: str | None) -> Row:
+    claimed = row.result.get("institution_id") if row.result is not None else None
+    if institution is None or not isinstance(claimed, str) or claimed == institution:
+        return row
+    return replace(row, result=None, problem=RowProblem(
+        "institution_id", f"the file is pushed as {institution}, this row is for {claimed}: "
+                          "a member records only its own results", "wrong_tenant"))
 
 
 def _note(summary: Summary, row: Row, outcome: str, errors: list[dict[str, Any]],
