@@ -126,7 +126,8 @@ async def test_a_row_for_another_member_is_rejected_unsent_not_the_whole_batch(
         async with httpx.AsyncClient(transport=httpx.ASGITransport(app=gateway),
                                      base_url="http://cairn",
                                      headers=auth("institution", inst)) as client:
-            with pytest.raises(PushAborted, match="403"):  # the ledger's answer to such a batch
+            with pytest.raises(PushAborted,  # the ledger's answer to such a batch
+                               match=r"refused the batch: 403 wrong_tenant: results\[4\] is for"):
                 await push_file(path, client, restart=True)
             done = await push_file(path, client, institution=inst, restart=True)
     s = done.summary

@@ -81,9 +81,12 @@ def _push(args: argparse.Namespace) -> None:
     from cairn.push.report import progress_bar, summary_text
 
     path = Path(args.file)
+    try:
+        total = max(1, -(-sendable_rows(path, args.institution) // args.batch_size))
+    except (OSError, ValueError) as error:  # missing, unreadable, not UTF-8, not a results file
+        raise SystemExit(f"cairn push-results: {path}: {_file_problem(error)}") from None
     token = args.token or os.environ.get("CAIRN_TOKEN") or mint_token(
         _secret(), args.institution, "institution", ttl_seconds=6 * 3600)
-    total = max(1, -(-sendable_rows(path, args.institution) // args.batch_size))
 
     async def push() -> None:
         async with httpx.AsyncClient(base_url=args.url, timeout=120.0, headers={
@@ -96,9 +99,22 @@ def _push(args: argparse.Namespace) -> None:
     try:
         asyncio.run(push())
     except PushAborted as error:
-        raise SystemExit(f"\n{error}") from error
+        raise SystemExit(f"\n{error}") from None
+    except httpx.TransportError as error:
+        raise SystemExit(f"\ncannot reach the ledger at {args.url} ({type(error).__name__}: "
+                         f"{error}); what was answered is saved: run the same command again "
+                         "to resume") from None
     except KeyboardInterrupt:
         raise SystemExit("\ninterrupted: run the same command again to resume") from None
+
+
+def _file_problem(error: Exception) -> str:
+    if isinstance(error, UnicodeDecodeError):
+        return (f"not UTF-8 text (it has the byte 0x{error.object[error.start]:02x}): save it "
+                "as UTF-8 (in a spreadsheet, \"CSV UTF-8\")")
+    if isinstance(error, OSError):
+        return error.strerror or str(error)
+    return str(error)
 
 
 def main(argv: list[str] | None = None) -> None:

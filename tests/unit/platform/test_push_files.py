@@ -5,7 +5,10 @@ from __future__ import annotations
 
 import csv
 import json
+import socket
 
+from cairn.cli import main
+from cairn.push import pusher
 from cairn.push.files import CSV_COLUMNS, read_rows
 from cairn.push.rejects import RejectsFile, csv_column, describe, rejects_path
 
@@ -95,3 +98,47 @@ def test_a_resumed_push_cuts_the_rejects_file_back_to_its_saved_size(tmp_path):
     assert lines[0]["errors"] == errors
     assert resumed.finish(2) == rejects.path
     assert RejectsFile(path).finish(0) is None and not rejects.path.exists()
+
+
+def push_command(*args: str) -> str:
+    """`cairn push-results ...`'s exit message (it must exit)."""
+    try:
+        main(["push-results", *args, "--institution", "uni-a", "--token", "not-used"])
+    except SystemExit as stop:
+        return str(stop.code)
+    raise AssertionError("the command did not stop")
+
+
+def test_a_file_the_command_cannot_use_is_one_line_not_a_traceback(tmp_path):
+    latin1 = tmp_path / "latin1.csv"
+    latin1.write_bytes((",".join(CSV_COLUMNS) + "\n").encode() + "Café".encode("latin-1"))
+    (tmp_path / "header.csv").write_text("result_id,title\n")
+    (tmp_path / "broken.json").write_text("[1, 2")
+    (tmp_path / "object.json").write_text('{"rows": []}')
+    (tmp_path / "results.txt").write_text("")
+    assert push_command(str(latin1)) == (
+        f'cairn push-results: {latin1}: not UTF-8 text (it has the byte 0xe9): save it as '
+        'UTF-8 (in a spreadsheet, "CSV UTF-8")')
+    assert push_command(str(tmp_path / "header.csv")).endswith(
+        "the CSV header lacks: learner_id, institution_id, course_code, credit_value, "
+        "credit_scheme, level_framework, level_value, subjects, grade_scale, grade_value, "
+        "assessed_on")
+    assert "broken.json: Expecting" in push_command(str(tmp_path / "broken.json"))
+    assert push_command(str(tmp_path / "object.json")).endswith(
+        'a JSON results file is an array or {"results": [...]}')
+    assert push_command(str(tmp_path / "results.txt")).endswith(
+        "unknown results file type '.txt': use .csv, .json or .jsonl")
+    assert push_command(str(tmp_path / "gone.csv")).endswith(
+        "gone.csv: No such file or directory")
+
+
+def test_a_ledger_out_of_reach_stops_the_push_resumably(tmp_path, monkeypatch):
+    path = tmp_path / "results.csv"
+    write_csv(path, [[GOOD[c] for c in CSV_COLUMNS]])
+    with socket.socket() as probe:  # a loopback port with nothing listening
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    monkeypatch.setattr(pusher, "RETRIES", 1)
+    message = push_command(str(path), "--url", f"http://127.0.0.1:{port}")
+    assert message.startswith(f"\ncannot reach the ledger at http://127.0.0.1:{port} (")
+    assert message.endswith("run the same command again to resume")

@@ -177,9 +177,20 @@ async def _send(client: httpx.AsyncClient, batch: list[Row]) -> dict[str, Any]:
             if response.status_code == 200:
                 return response.json()
             if response.status_code < 500 and response.status_code != 429:
-                raise PushAborted(f"the ledger refused the batch ({response.status_code}): "
-                                  f"{response.text[:500]}")
+                raise PushAborted(f"the ledger refused the batch: {_problem(response)}")
             if attempt == RETRIES - 1:
                 raise PushAborted(f"the ledger keeps failing ({response.status_code})")
         await asyncio.sleep(0.5 * 2 ** attempt)  # idempotent: safe to send again
     raise AssertionError("unreachable")
+
+
+def _problem(response: httpx.Response) -> str:
+    """"401 invalid_token: the signature does not verify": a problem+json answer in a line."""
+    try:
+        problem = response.json()
+    except ValueError:
+        return f"{response.status_code} {response.text[:500]}"
+    if not isinstance(problem, dict):
+        return f"{response.status_code} {response.text[:500]}"
+    return (f"{response.status_code} {problem.get('code', '')}: "
+            f"{problem.get('detail') or problem.get('title', '')}")
