@@ -142,3 +142,21 @@ def test_a_ledger_out_of_reach_stops_the_push_resumably(tmp_path, monkeypatch):
     message = push_command(str(path), "--url", f"http://127.0.0.1:{port}")
     assert message.startswith(f"\ncannot reach the ledger at http://127.0.0.1:{port} (")
     assert message.endswith("run the same command again to resume")
+
+
+def test_a_csv_separated_by_semicolons_is_read_and_its_rejects_written_alike(tmp_path):
+    """As a spreadsheet saves CSV where the decimal separator is a comma (NL, DE, FR)."""
+    path = tmp_path / "results.csv"
+    values = {**GOOD, "subjects": "100366:60;100367:40", "title": "Data, science"}
+    with path.open("w", newline="") as fh:
+        csv.writer(fh, delimiter=";").writerows([CSV_COLUMNS, [values[c] for c in CSV_COLUMNS]])
+    [row] = read_rows(path)
+    assert row.result["subjects"] == [{"hecos": "100366", "percent": "60"},
+                                      {"hecos": "100367", "percent": "40"}]
+    assert row.result["title"] == "Data, science"
+    rejects = RejectsFile(path)
+    rejects.start()
+    rejects.write([(row, "rejected", [{"field": "title", "reason": "r", "message": "m"}])])
+    assert rejects.path.read_text().splitlines()[0].startswith("line;outcome;reasons;result_id;")
+    [again] = read_rows(rejects.path)
+    assert again.result == row.result

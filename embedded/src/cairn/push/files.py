@@ -46,10 +46,18 @@ def fingerprint(path: Path) -> str:
     return digest.hexdigest()
 
 
+def csv_delimiter(path: Path) -> str:
+    """The separator of a CSV results file, read off its header: ",", or ";" (what a
+    spreadsheet writes where "," is the decimal comma) or a tab."""
+    with path.open(encoding="utf-8-sig", newline="") as fh:
+        header = fh.readline()
+    return max((",", ";", "\t"), key=header.count)  # a tie (none of them): ","
+
+
 def csv_header(path: Path) -> list[str]:
     """The columns of a CSV results file, in its order."""
     with path.open(encoding="utf-8-sig", newline="") as fh:
-        return next(csv.reader(fh), [])
+        return next(csv.reader(fh, delimiter=csv_delimiter(path)), [])
 
 
 def read_rows(path: Path) -> Iterator[Row]:
@@ -88,7 +96,7 @@ def _item_row(n: int, item: Any) -> Row:
 
 def _csv_rows(path: Path) -> Iterator[Row]:
     with path.open(encoding="utf-8-sig", newline="") as fh:
-        reader = csv.DictReader(fh)
+        reader = csv.DictReader(fh, delimiter=csv_delimiter(path))
         missing = [c for c in CSV_COLUMNS if c not in (reader.fieldnames or ())]
         if missing:
             raise ValueError(f"the CSV header lacks: {', '.join(missing)}")

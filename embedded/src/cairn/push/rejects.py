@@ -18,7 +18,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from cairn.push.files import Row, csv_header
+from cairn.push.files import Row, csv_delimiter, csv_header
 
 REJECT_COLUMNS = ("line", "outcome", "reasons")
 
@@ -50,6 +50,7 @@ class RejectsFile:
         self.path = rejects_path(results_file)
         self._csv = results_file.suffix.lower() == ".csv"
         self._header = [*REJECT_COLUMNS, *csv_header(results_file)] if self._csv else []
+        self._delimiter = csv_delimiter(results_file) if self._csv else ","  # as the file's
         self.rows = 0  # written by this run
 
     def start(self) -> int:
@@ -97,8 +98,7 @@ class RejectsFile:
         return [str(row.line), outcome, describe(errors, csv_file=True),
                 *(source.get(column) or "" for column in self._header[len(REJECT_COLUMNS):])]
 
-    @staticmethod
-    def _encode(records: Any) -> str:
+    def _encode(self, records: Any) -> str:
         out = io.StringIO()
-        csv.writer(out).writerows(records)
+        csv.writer(out, delimiter=self._delimiter).writerows(records)
         return out.getvalue()
