@@ -91,6 +91,11 @@ async def test_an_institution_records_only_as_itself(ledger_api, inst):
     ({"title": None}, "title"),
     ({"colour": "blue"}, "colour"),
     ({"credit": {"value": 15.5, "scheme": "CATS"}}, "credit.value"),
+    # Found by fuzzing the API: each was a 500 (the whole batch with it).
+    ({"origin": {}}, "origin"),
+    ({"origin": ["rpl"]}, "origin"),
+    ({"credit": {}}, "credit.value"),
+    ({"level": {}}, "level.value"),
 ])
 async def test_bad_result_is_422_naming_the_field_and_writes_nothing(ledger_api, inst, change, field):
     app, client = ledger_api

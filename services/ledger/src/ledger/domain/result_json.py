@@ -59,11 +59,13 @@ class _Reader:
             return None
         return value
 
-    def obj(self, data: Mapping[str, Any], key: str) -> Mapping[str, Any]:
+    def obj(self, data: Mapping[str, Any], key: str) -> Mapping[str, Any] | None:
+        """The object at `key`; None, reported, when it is not one (an empty object is
+        one: its fields are then each reported missing by the caller's reads)."""
         value = data.get(key)
         if not isinstance(value, dict):
             self.fail(key, "object_required", f"{key} must be an object")
-            return {}
+            return None
         return value
 
     def decimal(self, value: Any, where: str) -> Decimal | None:
@@ -88,10 +90,9 @@ class _Reader:
         return None
 
     def credit(self, data: Mapping[str, Any]) -> Credit | None:
-        raw, value = self.obj(data, "credit"), None
-        if raw:
-            value = self.decimal(raw.get("value"), "credit.value")
-        if value is None:
+        raw = self.obj(data, "credit")
+        value = None if raw is None else self.decimal(raw.get("value"), "credit.value")
+        if raw is None or value is None:
             return None
         try:
             scheme = raw.get("scheme")  # a known one as its enum: no Enum() call per row
@@ -103,7 +104,7 @@ class _Reader:
 
     def level(self, data: Mapping[str, Any]) -> Level | None:
         raw = self.obj(data, "level")
-        if not raw:
+        if raw is None:
             return None
         value = raw.get("value")
         if isinstance(value, bool) or not isinstance(value, int):
@@ -170,14 +171,15 @@ def parse_submission(data: Any) -> ResultSubmission:
     ids = {k: r.text(data, k, k) for k in ("result_id", "learner_id", "institution_id", "title")}
     course = None
     if data.get("course") is not None:
-        raw = r.obj(data, "course")
+        raw = r.obj(data, "course") or {}
         inst, code = r.text(raw, "institution_id", "course.institution_id"), r.text(
             raw, "code", "course.code")
         course = CourseRef(inst or "", code or "")
-    grade_raw = r.obj(data, "grade")
+    grade_raw = r.obj(data, "grade") or {}
     grade = Grade(r.text(grade_raw, "scale", "grade.scale") or "",
                   r.text(grade_raw, "value", "grade.value") or "")
-    origin = _ORIGINS.get(data.get("origin", "member"))  # type: ignore[arg-type]
+    origin = data.get("origin", "member")
+    origin = _ORIGINS.get(origin) if isinstance(origin, str) else None  # a list: unhashable
     if origin is None:
         r.fail("origin", "invalid_origin", "origin is 'member' or 'rpl'")
         origin = Origin.MEMBER
