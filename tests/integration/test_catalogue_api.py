@@ -299,3 +299,7 @@ async def test_search_filters_by_member_level_across_frameworks_subject_and_word
     rest = await client.get("/v1/courses", params={"institution": scot, "cursor": cursor},
                             headers=anyone)
     assert [c["code"] for c in page.json()["items"] + rest.json()["items"]] == ["HIST9", "ML11"]
+    for forged in ("0000", "/ML11", f"{scot}/"):  # not a next_cursor (was a 500 for "0000")
+        refused = await client.get("/v1/courses", params={"cursor": forged}, headers=anyone)
+        assert refused.status_code == 422, refused.text
+        assert refused.json()["code"] == "invalid_cursor"

@@ -13,6 +13,7 @@ from catalogue.domain.course import CourseVersion, version_in_force
 from catalogue.domain.equivalence import Equivalence
 from catalogue.domain.errors import NotFound
 from catalogue.domain.institution import Institution
+from shared.domain.errors import RuleViolation
 from shared.domain.levels import Framework, Level, equivalents
 
 
@@ -63,7 +64,7 @@ async def search_courses(engine: AsyncEngine, *, at: date, institution: str | No
     if level is not None:
         levels = [level, *(lv for fw in Framework if fw != level.framework
                            for lv in equivalents(level, fw))]
-    after = tuple(cursor.split("/", 1)) if cursor else None
+    after = _position(cursor) if cursor else None
     async with engine.connect() as conn:
         rows = await repo.search_courses(conn, at=at, institution=institution, levels=levels,
                                          subject=subject, q=q, micro_credential=micro_credential,
@@ -72,6 +73,16 @@ async def search_courses(engine: AsyncEngine, *, at: date, institution: str | No
     rows = rows[:limit]
     next_cursor = f"{rows[-1].institution_id}/{rows[-1].code}" if more else None
     return SearchPage(rows, next_cursor)
+
+
+def _position(cursor: str) -> tuple[str, str]:
+    """The (institution, code) a page's `next_cursor` ends at; anything else is refused
+    (a 422 naming the cursor, not a comparison the database cannot make)."""
+    institution, slash, code = cursor.partition("/")
+    if not (slash and institution and code):
+        raise RuleViolation("invalid_cursor", "cursor is a page's next_cursor, as given",
+                            field="cursor")
+    return institution, code
 
 
 async def list_equivalences(engine: AsyncEngine, institution_id: str) -> list[Equivalence]:
