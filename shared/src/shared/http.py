@@ -20,6 +20,7 @@ from sqlalchemy import text
 from shared.auth import authenticate, current_principal
 from shared.errors import Problem, install_error_handlers, problem_response
 from shared.metrics import REQUEST_LATENCY
+from shared.openapi import document_problems
 
 MAX_BODY_BYTES = 32 << 20  # a 10,000-item results batch is ~5 MB
 _BODY_METHODS = {b"POST", b"PUT", b"PATCH"}
@@ -201,6 +202,12 @@ class ServiceApp(FastAPI):
                     await self._hot_app(scope, receive, send)
                     return
         await super().__call__(scope, receive, send)
+
+    def openapi(self) -> dict[str, Any]:
+        """FastAPI's schema, with errors documented as they are answered (shared.openapi)."""
+        if self.openapi_schema is None:
+            self.openapi_schema = document_problems(super().openapi())
+        return self.openapi_schema
 
     async def _serve_lean(self, scope: dict, receive: Callable, send: Callable) -> None:
         request = Request(scope, receive, send)

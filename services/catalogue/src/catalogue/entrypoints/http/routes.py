@@ -37,6 +37,9 @@ def _engine(request: Request):
     return request.app.state.ctx.engine
 
 
+_NO_MEMBER = {"description": "Not a registered member (`institution_not_found`)"}
+
+
 def _status(response: Response, outcome: publishing.Outcome) -> None:
     response.status_code = 201 if outcome is publishing.Outcome.CREATED else 200
 
@@ -82,7 +85,8 @@ async def get_institutions(caller: Caller, request: Request) -> list[Institution
     return [_institution_out(i) for i in await queries.list_institutions(_engine(request))]
 
 
-@router.get("/institutions/{iid}", response_model=InstitutionOut, tags=["members"])
+@router.get("/institutions/{iid}", response_model=InstitutionOut, tags=["members"],
+            responses={404: _NO_MEMBER})
 async def get_institution(iid: IID, caller: Caller, request: Request) -> InstitutionOut:
     return _institution_out(await queries.get_institution(_engine(request), iid))
 
@@ -92,6 +96,7 @@ async def get_institution(iid: IID, caller: Caller, request: Request) -> Institu
 @router.put("/institutions/{iid}/courses/{code}", response_model=CourseOut, tags=["courses"],
             status_code=201, summary="Publish a course version (the institution itself)",
             responses={200: {"description": "Unchanged: no new version"},
+                       404: _NO_MEMBER,
                        422: {"description": "Invalid, or an incomplete EU micro-credential"}})
 async def put_course(iid: IID, code: CODE, body: CourseIn, caller: Caller, request: Request,
                      response: Response) -> CourseOut:
@@ -103,7 +108,9 @@ async def put_course(iid: IID, code: CODE, body: CourseIn, caller: Caller, reque
 
 
 @router.get("/institutions/{iid}/courses/{code}", response_model=CourseOut, tags=["courses"],
-            summary="The version in force on a date (default today)")
+            summary="The version in force on a date (default today)",
+            responses={404: {"description": "Not published (`course_not_found`), or no "
+                                            "version in force then (`no_version_in_force`)"}})
 async def get_course(iid: IID, code: CODE, caller: Caller, request: Request,
                      at: date | None = None) -> CourseOut:
     version = await queries.course_in_force(_engine(request), iid, code, at or date.today())
@@ -111,7 +118,8 @@ async def get_course(iid: IID, code: CODE, caller: Caller, request: Request,
 
 
 @router.get("/institutions/{iid}/courses/{code}/versions", response_model=list[CourseOut],
-            tags=["courses"], summary="Every published version, oldest first")
+            tags=["courses"], summary="Every published version, oldest first",
+            responses={404: {"description": "Not published (`course_not_found`)"}})
 async def get_course_versions(iid: IID, code: CODE, caller: Caller,
                               request: Request) -> list[CourseOut]:
     return [_course_out(v) for v in await queries.course_versions(_engine(request), iid, code)]
@@ -150,7 +158,9 @@ async def search_courses(
 
 @router.put("/institutions/{iid}/equivalences/{eid}", response_model=EquivalenceOut,
             tags=["equivalences"], status_code=201,
-            summary="Publish an equivalence (the receiving institution)")
+            summary="Publish an equivalence (the receiving institution)",
+            responses={200: {"description": "Changed or unchanged: `outcome` says which"},
+                       404: _NO_MEMBER})
 async def put_equivalence(iid: IID, eid: EID, body: EquivalenceIn, caller: Caller,
                           request: Request, response: Response) -> EquivalenceOut:
     require_institution(caller, iid)  # R-CAT-3: only the receiving member
@@ -162,13 +172,14 @@ async def put_equivalence(iid: IID, eid: EID, body: EquivalenceIn, caller: Calle
 
 
 @router.get("/institutions/{iid}/equivalences", response_model=list[EquivalenceOut],
-            tags=["equivalences"])
+            tags=["equivalences"], responses={404: _NO_MEMBER})
 async def get_equivalences(iid: IID, caller: Caller, request: Request) -> list[EquivalenceOut]:
     return [_equivalence_out(e) for e in await queries.list_equivalences(_engine(request), iid)]
 
 
 @router.get("/institutions/{iid}/equivalences/{eid}", response_model=EquivalenceOut,
-            tags=["equivalences"])
+            tags=["equivalences"],
+            responses={404: {"description": "No such equivalence (`equivalence_not_found`)"}})
 async def get_equivalence(iid: IID, eid: EID, caller: Caller,
                           request: Request) -> EquivalenceOut:
     return _equivalence_out(await queries.get_equivalence(_engine(request), iid, eid))

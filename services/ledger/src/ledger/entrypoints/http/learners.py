@@ -114,7 +114,8 @@ async def get_verify(lid: LID, caller: Caller, request: Request,
 
 
 @router.get("/achievements/{aid}", tags=["results"],
-            summary="One achievement: original and latest (the learner, the issuer, admin)")
+            summary="One achievement: original and latest (the learner, the issuer, admin)",
+            responses={404: {"description": "No such achievement (`achievement_not_found`)"}})
 async def get_achievement(aid: AID, caller: Caller, request: Request) -> Response:
     learner_id, state = await queries.achievement(_engine(request), aid)
     allowed = (caller.is_admin or (caller.role == "learner" and caller.subject == learner_id)

@@ -87,7 +87,9 @@ async def post_batch(caller: Caller, request: Request) -> Response:
              summary="Correct an achievement (issuer only, R-LG-3)",
              openapi_extra=_body({"type": "object", "required": ["result"], "properties": {
                  "result": RESULT_SCHEMA, "reason": {"type": "string"}}}),
-             responses={200: {"description": "Already the latest content: nothing appended"}})
+             responses={200: {"description": "Already the latest content: nothing appended"},
+                        404: {"description": "No such achievement (`achievement_not_found`)"},
+                        409: {"description": "The achievement is revoked (`already_revoked`)"}})
 async def post_correction(aid: AID, caller: Caller, request: Request) -> Response:
     require_role(caller, "institution")
     body = await json_body(request)
@@ -108,6 +110,7 @@ async def post_correction(aid: AID, caller: Caller, request: Request) -> Respons
              summary="Revoke an achievement (issuer only, R-LG-3)",
              responses={200: {"description": "Revoked before with this reason: the first "
                                              "answer"},
+                        404: {"description": "No such achievement (`achievement_not_found`)"},
                         409: {"description": "Already revoked with another reason"}})
 async def post_revocation(aid: AID, body: RevocationIn, caller: Caller,
                           request: Request) -> Response:
