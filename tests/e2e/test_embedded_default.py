@@ -95,6 +95,13 @@ def test_make_run_serves_the_demo_consortium_with_its_own_secret(embedded):
         assert verify.json()["ok"] is True
     assert {"current", "corrected", "revoked"} <= statuses
 
+    # A path no service takes is answered as a problem, like any other error.
+    for path in ("/nothing", "/ledger/v1/achievements/a%0Ab"):
+        missing = httpx.get(f"{base}{path}", headers=admin)
+        assert missing.status_code == 404
+        assert missing.headers["content-type"] == "application/problem+json"
+        assert missing.json()["code"] == "not_found"
+
     # The banner told where to open it and gave a token per role.
     log = (tmp_path / "cairn.log").read_text()
     assert f"{base}/catalogue/docs" in log

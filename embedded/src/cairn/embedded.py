@@ -22,6 +22,7 @@ import award.bootstrap
 import catalogue.bootstrap
 import ledger.bootstrap
 import transfer.bootstrap
+from shared.errors import install_error_handlers
 from shared.messaging.memory_bus import InProcessBus
 from shared.migrations import upgrade_to_head_async
 from shared.runtime import ServiceDefinition
@@ -84,6 +85,7 @@ def create_embedded_app(config: EmbeddedConfig) -> FastAPI:
     app = FastAPI(title="Cairn (embedded)", lifespan=lifespan, docs_url=None, redoc_url=None,
                   openapi_url=None)
     app.state.sub_apps = sub_apps
+    install_error_handlers(app)  # a path no service takes is a problem too (404, 405)
 
     @app.get("/", include_in_schema=False)
     async def index() -> RedirectResponse:
