@@ -160,3 +160,13 @@ def test_a_csv_separated_by_semicolons_is_read_and_its_rejects_written_alike(tmp
     assert rejects.path.read_text().splitlines()[0].startswith("line;outcome;reasons;result_id;")
     [again] = read_rows(rejects.path)
     assert again.result == row.result
+
+
+def test_a_progress_saved_before_the_rejects_file_existed_starts_it_with_its_header(tmp_path):
+    path = tmp_path / "results.csv"
+    write_csv(path, [[GOOD[c] for c in CSV_COLUMNS]])
+    rejects = RejectsFile(path)
+    rejects.path.write_text("stale\n")
+    rejects.resume(0)  # a progress file without rejects_bytes
+    assert rejects.path.read_text().splitlines() == [",".join(["line", "outcome", "reasons",
+                                                               *CSV_COLUMNS])]

@@ -61,9 +61,9 @@ class RejectsFile:
 
     def resume(self, size: int) -> None:
         """Cut the file back to `size`, its size when the progress was last saved."""
-        if not self.path.exists() or self.path.stat().st_size < size:
-            self.start()  # gone or shortened by hand: what it held is lost, not rebuilt
-            return
+        if size <= 0 or not self.path.exists() or self.path.stat().st_size < size:
+            self.start()  # never started (a progress saved before this file existed), gone
+            return        # or shortened by hand: what it held is lost, not rebuilt
         with self.path.open("r+b") as fh:
             fh.truncate(size)
 
