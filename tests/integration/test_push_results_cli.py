@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import csv
 import json
+from contextlib import asynccontextmanager
 from pathlib import Path
 
 import httpx
@@ -22,6 +23,17 @@ from shared.messaging.memory_bus import InProcessBus
 from tests.plugins.services import auth, running, unique
 
 pytestmark = pytest.mark.integration
+
+
+@asynccontextmanager
+async def ledger_client(database, inst: str):
+    """The ledger on `database`, and an HTTP client calling it as member `inst`."""
+    async with running("ledger", database, InProcessBus(), run_workers=False) as (app, _):
+        gateway = Starlette(routes=[Mount("/ledger", app=app)])
+        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=gateway),
+                                     base_url="http://cairn",
+                                     headers=auth("institution", inst)) as client:
+            yield app, client
 
 
 def write_csv(path: Path, inst: str, n: int) -> None:
@@ -50,22 +62,17 @@ async def test_a_csv_is_pushed_in_batches_resumed_and_summarised(migrated_databa
     inst = unique("uni")
     path = tmp_path / "results.csv"
     write_csv(path, inst, 2500)
-    async with running("ledger", migrated_database, InProcessBus(),
-                       run_workers=False) as (app, _):
-        gateway = Starlette(routes=[Mount("/ledger", app=app)])
-        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=gateway),
-                                     base_url="http://cairn",
-                                     headers=auth("institution", inst)) as client:
-            first = await push_file(path, client, batch_size=1000, stop_after=1)
-            assert first.batches_done == 1  # interrupted after one batch
-            saved = json.loads(progress_path(path).read_text())
-            assert saved["batches_done"] == 1
+    async with ledger_client(migrated_database, inst) as (app, client):
+        first = await push_file(path, client, batch_size=1000, stop_after=1)
+        assert first.batches_done == 1  # interrupted after one batch
+        saved = json.loads(progress_path(path).read_text())
+        assert saved["batches_done"] == 1
 
-            # The process died after its second batch was answered but before it saved:
-            # that batch is sent again and answers "duplicate", recording nothing twice.
-            await push_file(path, client, batch_size=1000, stop_after=1)
-            progress_path(path).write_text(json.dumps(saved | {"batches_done": 1}))
-            done = await push_file(path, client, batch_size=1000)
+        # The process died after its second batch was answered but before it saved:
+        # that batch is sent again and answers "duplicate", recording nothing twice.
+        await push_file(path, client, batch_size=1000, stop_after=1)
+        progress_path(path).write_text(json.dumps(saved | {"batches_done": 1}))
+        done = await push_file(path, client, batch_size=1000)
 
         async with app.state.ctx.engine.connect() as conn:
             stored = (await conn.execute(select(func.count()).select_from(entries)
@@ -101,13 +108,8 @@ async def test_a_csv_is_pushed_in_batches_resumed_and_summarised(migrated_databa
         writer = csv.DictWriter(fh, fieldnames=list(rejected[0]))
         writer.writeheader()
         writer.writerows(rejected)
-    async with running("ledger", migrated_database, InProcessBus(),
-                       run_workers=False) as (app, _):
-        gateway = Starlette(routes=[Mount("/ledger", app=app)])
-        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=gateway),
-                                     base_url="http://cairn",
-                                     headers=auth("institution", inst)) as client:
-            again = await push_file(fixed, client)
+    async with ledger_client(migrated_database, inst) as (_, client):
+        again = await push_file(fixed, client)
     assert (again.summary.created, again.summary.rejected) == (4, 0)
     assert not rejects_path(fixed).exists()  # nothing left to fix
 
@@ -120,16 +122,11 @@ async def test_a_row_for_another_member_is_rejected_unsent_not_the_whole_batch(
     text = path.read_text().splitlines()
     text[5] = text[5].replace(inst, other)  # line 6: R00004, another member's row
     path.write_text("\n".join(text) + "\n")
-    async with running("ledger", migrated_database, InProcessBus(),
-                       run_workers=False) as (app, _):
-        gateway = Starlette(routes=[Mount("/ledger", app=app)])
-        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=gateway),
-                                     base_url="http://cairn",
-                                     headers=auth("institution", inst)) as client:
-            with pytest.raises(PushAborted,  # the ledger's answer to such a batch
-                               match=r"refused the batch: 403 wrong_tenant: results\[4\] is for"):
-                await push_file(path, client, restart=True)
-            done = await push_file(path, client, institution=inst, restart=True)
+    async with ledger_client(migrated_database, inst) as (_, client):
+        with pytest.raises(PushAborted,  # the ledger's answer to such a batch
+                           match=r"refused the batch: 403 wrong_tenant: results\[4\] is for"):
+            await push_file(path, client, restart=True)
+        done = await push_file(path, client, institution=inst, restart=True)
     s = done.summary
     assert (s.created, s.rejected) == (16, 4)  # with rows 7, 11 and 13 of write_csv
     assert s.reasons["institution_id: wrong_tenant"] == 1

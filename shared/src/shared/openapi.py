@@ -59,11 +59,9 @@ def document_problems(schema: dict[str, Any]) -> dict[str, Any]:
                     response["content"] = {PROBLEM: {"schema": ref}}
     components = schema.setdefault("components", {}).setdefault("schemas", {})
     components["Problem"] = PROBLEM_SCHEMA
-    for name in ("HTTPValidationError", "ValidationError"):  # FastAPI's 422, now unused
-        if name in components and f'"#/components/schemas/{name}"' not in json.dumps(
-                {**schema, "components": {**schema["components"], "schemas": {
-                    k: v for k, v in components.items() if k != name}}}):
-            del components[name]
+    if '"#/components/schemas/HTTPValidationError"' not in json.dumps(schema["paths"]):
+        components.pop("HTTPValidationError", None)  # FastAPI's 422, every one replaced,
+        components.pop("ValidationError", None)  # and what only it refers to
     return schema
 
 

@@ -46,18 +46,18 @@ def fingerprint(path: Path) -> str:
     return digest.hexdigest()
 
 
-def csv_delimiter(path: Path) -> str:
-    """The separator of a CSV results file, read off its header: ",", or ";" (what a
-    spreadsheet writes where "," is the decimal comma) or a tab."""
+def csv_header(path: Path) -> tuple[list[str], str]:
+    """The columns of a CSV results file, in its order, and its separator."""
     with path.open(encoding="utf-8-sig", newline="") as fh:
-        header = fh.readline()
-    return max((",", ";", "\t"), key=header.count)  # a tie (none of them): ","
+        delimiter = _delimiter(fh.readline())
+        fh.seek(0)
+        return next(csv.reader(fh, delimiter=delimiter), []), delimiter
 
 
-def csv_header(path: Path) -> list[str]:
-    """The columns of a CSV results file, in its order."""
-    with path.open(encoding="utf-8-sig", newline="") as fh:
-        return next(csv.reader(fh, delimiter=csv_delimiter(path)), [])
+def _delimiter(header_line: str) -> str:
+    """",", or ";" (what a spreadsheet writes where "," is the decimal comma) or a tab:
+    the one the header line holds most of (none of them: ",")."""
+    return max((",", ";", "\t"), key=header_line.count)
 
 
 def read_rows(path: Path) -> Iterator[Row]:
@@ -96,7 +96,9 @@ def _item_row(n: int, item: Any) -> Row:
 
 def _csv_rows(path: Path) -> Iterator[Row]:
     with path.open(encoding="utf-8-sig", newline="") as fh:
-        reader = csv.DictReader(fh, delimiter=csv_delimiter(path))
+        delimiter = _delimiter(fh.readline())
+        fh.seek(0)
+        reader = csv.DictReader(fh, delimiter=delimiter)
         missing = [c for c in CSV_COLUMNS if c not in (reader.fieldnames or ())]
         if missing:
             raise ValueError(f"the CSV header lacks: {', '.join(missing)}")

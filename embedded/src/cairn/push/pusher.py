@@ -18,7 +18,7 @@ from typing import Any
 import httpx
 
 from cairn.push.files import Row, RowProblem, fingerprint, read_rows
-from cairn.push.rejects import RejectsFile, csv_column, describe
+from cairn.push.rejects import RejectsFile, describe
 
 BATCH_PATH = "/ledger/v1/results/batch"
 RETRIES = 4
@@ -154,9 +154,8 @@ def _note(summary: Summary, row: Row, outcome: str, errors: list[dict[str, Any]]
         return
     source = row.result if row.result is not None else row.source
     result_id = source.get("result_id") if isinstance(source, dict) else None
-    name = csv_column if csv_file else str
-    why = "; ".join(f"{name(str(e.get('field', 'body')))}: {e.get('reason')}" for e in errors)
-    summary.note(outcome, row.line, str(result_id or "?"), why or outcome,
+    summary.note(outcome, row.line, str(result_id or "?"),
+                 describe(errors, csv_file=csv_file, codes=True) or outcome,
                  describe(errors, csv_file=csv_file) or outcome)
 
 

@@ -18,7 +18,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from cairn.push.files import Row, csv_delimiter, csv_header
+from cairn.push.files import Row, csv_header
 
 REJECT_COLUMNS = ("line", "outcome", "reasons")
 
@@ -35,12 +35,14 @@ def csv_column(field: str) -> str:
     return "course_code" if column == "course" else column
 
 
-def describe(errors: Sequence[dict[str, Any]], *, csv_file: bool) -> str:
-    """One line for a row's errors: "credit_value: must be greater than 0, got -5"."""
+def describe(errors: Sequence[dict[str, Any]], *, csv_file: bool, codes: bool = False) -> str:
+    """One line for a row's errors: "credit_value: must be greater than 0, got -5", or
+    with `codes` their reasons' codes: "credit_value: invalid_credit"."""
     def name(field: str) -> str:
         return csv_column(field) if csv_file else field
-    return "; ".join(f"{name(str(e.get('field', 'body')))}: {e.get('message') or e.get('reason')}"
-                     for e in errors)
+    def says(error: dict[str, Any]) -> Any:
+        return error.get("reason") if codes else error.get("message") or error.get("reason")
+    return "; ".join(f"{name(str(e.get('field', 'body')))}: {says(e)}" for e in errors)
 
 
 class RejectsFile:
@@ -49,9 +51,8 @@ class RejectsFile:
     def __init__(self, results_file: Path) -> None:
         self.path = rejects_path(results_file)
         self._csv = results_file.suffix.lower() == ".csv"
-        self._header = [*REJECT_COLUMNS, *csv_header(results_file)] if self._csv else []
-        self._delimiter = csv_delimiter(results_file) if self._csv else ","  # as the file's
-        self.rows = 0  # written by this run
+        columns, self._delimiter = csv_header(results_file) if self._csv else ([], ",")
+        self._header = [*REJECT_COLUMNS, *columns] if self._csv else []  # the file's own
 
     def start(self) -> int:
         """A new file (a push from its first batch); its size."""
@@ -80,7 +81,6 @@ class RejectsFile:
                              for row, outcome, errors in rejects))
                 fh.flush()
                 os.fsync(fh.fileno())  # before the progress that counts these rows
-            self.rows += len(rejects)
         return self.size()
 
     def size(self) -> int:
