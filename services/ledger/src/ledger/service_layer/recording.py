@@ -42,7 +42,8 @@ from shared.db import asyncpg_connection
 from shared.domain.errors import RuleViolation
 
 MAX_BATCH = 10_000
-_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
+# A result id and a learner id: letters, digits and ._- (they are parts of URLs)
+IDENTIFIER = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
 
 
 class WrongTenant(RuleViolation):
@@ -101,8 +102,8 @@ def _prepare(index: int, item: Any, today: date) -> _Prepared | ItemOutcome:
         sub = parse_submission(item)
         check_submission(sub, today=today)
         for name in ("result_id", "learner_id"):
-            if not _ID.match(getattr(sub, name)):
-                raise RuleViolation("invalid_identifier", f"{name} must match {_ID.pattern}",
+            if not IDENTIFIER.match(getattr(sub, name)):
+                raise RuleViolation("invalid_identifier", f"{name} must match {IDENTIFIER.pattern}",
                                     field=name)
         body = submission_json(sub)
         return _Prepared(index, sub, body, fingerprint_of_json(body),

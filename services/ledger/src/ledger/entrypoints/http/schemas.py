@@ -17,7 +17,7 @@ from ledger.domain.registration import Outcome as RegistrationResult
 from ledger.domain.result_json import REQUIRED_FIELDS
 from ledger.domain.results import Origin, submission_json
 from ledger.service_layer.learners import ItemOutcome as RegistrationOutcome
-from ledger.service_layer.recording import ItemOutcome, Outcome
+from ledger.service_layer.recording import IDENTIFIER, ItemOutcome, Outcome
 from shared.contracts.values import Wire
 from shared.domain.credit import CreditScheme
 from shared.domain.levels import Framework
@@ -48,9 +48,12 @@ def _object(properties: dict[str, Any], required: Sequence[str] = (), *,
 # a result (without a validation framework, for speed); this schema says the same, and
 # tests/unit/ledger/test_result_schema.py holds the two to each other.
 RESULT_SCHEMA = _object({
-    "result_id": {**_TEXT, "description": "the member's own id of this result: recording "
-                  "it again is idempotent (R-LG-2)"},
-    "learner_id": {**_TEXT, "description": "the consortium's learner number"},
+    "result_id": {"type": "string", "pattern": IDENTIFIER.pattern,
+                  "description": "the member's own id of this result (letters, digits and "
+                                 "`._-`, at most 128): recording it again is idempotent "
+                                 "(R-LG-2)"},
+    "learner_id": {"type": "string", "pattern": IDENTIFIER.pattern,
+                   "description": "the consortium's learner number"},
     "institution_id": {**_TEXT, "description": "the issuing member: the caller itself"},
     "course": _object({"institution_id": _TEXT, "code": _TEXT}, ["institution_id", "code"],
                       description="the catalogue course, if any"),
