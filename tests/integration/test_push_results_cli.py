@@ -136,3 +136,75 @@ async def test_a_row_for_another_member_is_rejected_unsent_not_the_whole_batch(
     assert rejected["R00004"]["reasons"] == (
         f"institution_id: the file is pushed as {inst}, this row is for {other}: a member "
         "records only its own results")
+
+
+def amend_csv(path: Path, changes: dict[str, dict[str, str]]) -> None:
+    """`path` with the rows of these result ids changed (column -> value)."""
+    with path.open(newline="") as fh:
+        rows = list(csv.DictReader(fh))
+    for row in rows:
+        row.update(changes.get(row["result_id"], {}))
+    with path.open("w", newline="") as fh:
+        writer = csv.DictWriter(fh, fieldnames=CSV_COLUMNS)
+        writer.writeheader()
+        writer.writerows(rows)
+
+
+async def test_a_file_pushed_again_with_correct_sends_its_changed_rows_as_corrections(
+        migrated_database, tmp_path):
+    """R-LG-2: a different result under a recorded id is a conflict, "the institution must
+    send a correction"; --correct sends it (R-LG-3). Refused corrections are rejected
+    rows with the ledger's reason; a push sent again corrects nothing twice."""
+    inst = unique("uni")
+    path = tmp_path / "results.csv"
+    write_csv(path, inst, 30)
+    async with ledger_client(migrated_database, inst) as (app, client):
+        first = await push_file(path, client, institution=inst)
+        assert (first.summary.created, first.summary.rejected) == (27, 3)  # rows 7, 11, 13
+        revoked = await client.post(f"/ledger/v1/achievements/{inst}:R00003/revocation",
+                                    json={"reason": "academic misconduct"})
+        assert revoked.status_code == 201
+
+        # The exam board moderated R00002's mark; R00003 (revoked) and R00004 (now naming
+        # another learner: a mistake, not a correction) changed too.
+        amend_csv(path, {"R00002": {"grade_value": "75"}, "R00003": {"grade_value": "60"},
+                         "R00004": {"learner_id": f"L-{inst}-399"}})
+        plain = await push_file(path, client, institution=inst)
+        assert (plain.summary.duplicate, plain.summary.conflict, plain.summary.corrected) == (
+            24, 3, 0)
+        assert "push again with --correct REASON" in summary_text(plain, 1)
+
+        # Same file, now with --correct: sent again from its first batch, not "done".
+        done = await push_file(path, client, institution=inst,
+                               correct="Exam board 2026-06-30: marks moderated")
+        s = done.summary
+        assert (s.created, s.corrected, s.duplicate, s.conflict, s.rejected) == (
+            0, 1, 24, 0, 5)
+        assert s.reasons["result_id: already_revoked"] == 1
+        assert s.reasons["learner_id: correction_changes_identity"] == 1
+        text = summary_text(done, 1, rejects_path(path))
+        assert "corrected  1" in text and "'Exam board 2026-06-30: marks moderated'" in text
+        with rejects_path(path).open(newline="") as fh:
+            rejected = {r["result_id"]: r for r in csv.DictReader(fh)}
+        assert set(rejected) == {"R00003", "R00004", "R00007", "R00011", "R00013"}
+        assert rejected["R00003"]["outcome"] == "rejected"
+        assert rejected["R00003"]["reasons"] == (
+            f"result_id: correction refused: {inst}:R00003 is already revoked")
+        assert rejected["R00004"]["reasons"].startswith("learner_id: correction refused: ")
+
+        # What the learner and the registrar now see: the moderated mark, the original kept.
+        read = (await client.get(f"/ledger/v1/achievements/{inst}:R00002")).json()
+        assert (read["status"], read["corrections"]) == ("corrected", 1)
+        assert (read["original"]["grade"]["value"], read["latest"]["grade"]["value"]) == (
+            "42", "75")
+
+        # Pushed again (an interrupted push resent): nothing appended, nothing corrected.
+        again = await push_file(path, client, institution=inst, restart=True,
+                                correct="Exam board 2026-06-30: marks moderated")
+        assert (again.summary.corrected, again.summary.duplicate) == (0, 25)
+        async with app.state.ctx.engine.connect() as conn:
+            kinds = (await conn.execute(
+                select(entries.c.kind).where(entries.c.result_id == "R00002",
+                                             entries.c.institution_id == inst)
+                .order_by(entries.c.ledger_seq))).scalars().all()
+        assert kinds == ["recorded", "corrected"]

@@ -2,8 +2,9 @@
 
   cairn run                     all four services in one process (make run)
   cairn token ROLE SUBJECT      mint a bearer token (HS256, CAIRN_AUTH_SECRET)
-  cairn push-results FILE --institution IID [--url URL]
-                                push a results file to the ledger in batches (resumable)
+  cairn push-results FILE --institution IID [--url URL] [--correct REASON]
+                                push a results file to the ledger in batches (resumable);
+                                with --correct, changed results are sent as corrections
 """
 
 from __future__ import annotations
@@ -93,6 +94,7 @@ def _push(args: argparse.Namespace) -> None:
                 "Authorization": f"Bearer {token}"}) as client:
             progress = await push_file(path, client, batch_size=args.batch_size,
                                        institution=args.institution, restart=args.restart,
+                                       correct=args.correct,
                                        on_batch=lambda p, n: progress_bar(p, n))
             print(summary_text(progress, total, rejects_path(path)))
 
@@ -106,6 +108,16 @@ def _push(args: argparse.Namespace) -> None:
                          "to resume") from None
     except KeyboardInterrupt:
         raise SystemExit("\ninterrupted: run the same command again to resume") from None
+
+
+def _correction_reason(text: str) -> str:
+    """--correct's reason: what the learner's record keeps beside each correction."""
+    if not text.strip():
+        raise argparse.ArgumentTypeError("give the reason for the corrections, e.g. "
+                                         "\"Exam board 2026-06-30: marks moderated\"")
+    if len(text) > 2000:
+        raise argparse.ArgumentTypeError(f"at most 2,000 characters, got {len(text):,}")
+    return text
 
 
 def _file_problem(error: Exception) -> str:
@@ -140,6 +152,11 @@ def main(argv: list[str] | None = None) -> None:
     push.add_argument("--batch-size", type=int, default=1000, choices=range(1, 10_001),
                       metavar="N", help="results per request (1-10000, default 1000)")
     push.add_argument("--restart", action="store_true", help="ignore saved progress")
+    push.add_argument("--correct", metavar="REASON", type=_correction_reason,
+                      help="send each row whose result differs from the one recorded under "
+                      "its result id as a correction (R-LG-3) with this reason, e.g. "
+                      "\"Exam board 2026-06-30: marks moderated\"; without it such rows are "
+                      "conflicts")
     push.set_defaults(func=_push)
     args = parser.parse_args(argv)
     args.func(args)

@@ -3,7 +3,13 @@
 Resumable: after each batch the progress is saved beside the file; a new run of the same
 file skips the batches already answered. Re-sending is always safe, because the ledger
 is idempotent on (institution, result id) (R-LG-2): a batch cut off mid-way and sent
-again records each result once and answers "duplicate" for those already in."""
+again records each result once and answers "duplicate" for those already in.
+
+With a correction reason (`--correct`), a row the ledger answers `conflict` for (another
+result is recorded under its id, R-LG-2) is sent as a correction of that achievement
+(R-LG-3): the way a registrar pushes a results file again after an exam board changed
+marks. A correction sent again answers "already the latest content" and appends nothing,
+so a resumed push corrects nothing twice either."""
 
 from __future__ import annotations
 
@@ -14,6 +20,7 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 import httpx
 
@@ -21,7 +28,9 @@ from cairn.push.files import Row, RowProblem, fingerprint, read_rows
 from cairn.push.rejects import RejectsFile, describe
 
 BATCH_PATH = "/ledger/v1/results/batch"
+CORRECTIONS_PATH = "/ledger/v1/achievements/{aid}/corrections"
 RETRIES = 4
+CORRECTIONS_AT_ONCE = 8  # corrections in flight (each one transaction on the ledger)
 
 
 class PushAborted(Exception):
@@ -31,6 +40,7 @@ class PushAborted(Exception):
 @dataclass
 class Summary:
     created: int = 0
+    corrected: int = 0  # conflicts sent as corrections (--correct)
     duplicate: int = 0
     conflict: int = 0
     rejected: int = 0
@@ -39,7 +49,7 @@ class Summary:
 
     @property
     def rows(self) -> int:
-        return self.created + self.duplicate + self.conflict + self.rejected
+        return self.created + self.corrected + self.duplicate + self.conflict + self.rejected
 
     def note(self, outcome: str, line: int, result_id: str, why: str | None = None,
              detail: str | None = None) -> None:
@@ -68,6 +78,7 @@ class Progress:
     batches_done: int
     summary: Summary
     rejects_bytes: int = 0  # the rejects file's size when this was saved (cairn.push.rejects)
+    correction_reason: str | None = None  # --correct: conflicts are sent as corrections
 
     def save(self, path: Path) -> None:
         data = {**asdict(self), "summary": self.summary.to_json()}
@@ -76,13 +87,19 @@ class Progress:
         tmp.replace(path)  # never a half-written progress file
 
     @classmethod
-    def load(cls, path: Path, file_sha256: str, batch_size: int) -> Progress:
+    def load(cls, path: Path, file_sha256: str, batch_size: int,
+             correction_reason: str | None = None) -> Progress:
+        """The saved progress of this push; a new one if none was saved for this file,
+        batch size and correction reason (a push run again with `--correct` after one
+        without must send its first batches again, to correct their conflicts)."""
         if path.exists():
             data = json.loads(path.read_text())
-            if data["file_sha256"] == file_sha256 and data["batch_size"] == batch_size:
+            if (data["file_sha256"], data["batch_size"], data.get("correction_reason")) == (
+                    file_sha256, batch_size, correction_reason):
                 return cls(file_sha256, batch_size, data["batches_done"],
-                           Summary.from_json(data["summary"]), data.get("rejects_bytes", 0))
-        return cls(file_sha256, batch_size, 0, Summary())
+                           Summary.from_json(data["summary"]), data.get("rejects_bytes", 0),
+                           correction_reason)
+        return cls(file_sha256, batch_size, 0, Summary(), correction_reason=correction_reason)
 
 
 def progress_path(results_file: Path) -> Path:
@@ -91,18 +108,21 @@ def progress_path(results_file: Path) -> Path:
 
 async def push_file(path: Path, client: httpx.AsyncClient, *, batch_size: int = 1000,
                     institution: str | None = None, restart: bool = False,
+                    correct: str | None = None,
                     on_batch: Callable[[Progress, int], None] | None = None,
                     stop_after: int | None = None) -> Progress:
     """Send `path` in batches; returns the progress (done when every batch is answered).
     The rows not recorded go to the rejects file beside it (cairn.push.rejects).
     `institution`: the member pushing; a row for another is rejected here, unsent (the
-    ledger would refuse its whole batch, 403)."""
+    ledger would refuse its whole batch, 403). `correct`: the reason to send each conflicting
+    row as a correction with (module docstring); None leaves them conflicts."""
     rows = [_sendable(row, institution) for row in read_rows(path)]
     csv_file = path.suffix.lower() == ".csv"
     state_file, rejects = progress_path(path), RejectsFile(path)
-    progress = Progress.load(state_file, fingerprint(path), batch_size)
+    progress = Progress.load(state_file, fingerprint(path), batch_size, correct)
     if restart or progress.batches_done == 0:
-        progress = Progress(progress.file_sha256, batch_size, 0, Summary(), rejects.start())
+        progress = Progress(progress.file_sha256, batch_size, 0, Summary(), rejects.start(),
+                            correct)
         unsent = [(row, "rejected", row.problem.errors()) for row in rows
                   if row.problem is not None]
         for row, outcome, errors in unsent:  # reported once, at the start
@@ -115,13 +135,17 @@ async def push_file(path: Path, client: httpx.AsyncClient, *, batch_size: int = 
     for sent_now, number in enumerate(range(progress.batches_done, len(batches))):
         if stop_after is not None and sent_now >= stop_after:
             break
-        answer = await _send(client, batches[number])
+        batch = batches[number]
+        answered = [(row, _outcome(item["outcome"]), item.get("errors") or [])
+                    for row, item in zip(batch, (await _send(client, batch))["results"],
+                                         strict=True)]
+        if correct is not None:
+            answered = await _corrected(client, answered, correct)
         not_recorded = []
-        for row, item in zip(batches[number], answer["results"], strict=True):
-            outcome = _outcome(item["outcome"])
-            _note(progress.summary, row, outcome, item.get("errors") or [], csv_file)
+        for row, outcome, errors in answered:
+            _note(progress.summary, row, outcome, errors, csv_file)
             if outcome in ("conflict", "rejected"):
-                not_recorded.append((row, outcome, item.get("errors") or []))
+                not_recorded.append((row, outcome, errors))
         progress.rejects_bytes = rejects.write(not_recorded)  # before the progress counts them
         progress.batches_done = number + 1
         progress.save(state_file)
@@ -149,7 +173,7 @@ def _sendable(row: Row, institution: str | None) -> Row:
 def _note(summary: Summary, row: Row, outcome: str, errors: list[dict[str, Any]],
           csv_file: bool) -> None:
     """Count the row; for one not recorded, its reasons' codes and what they say."""
-    if outcome in ("created", "duplicate"):
+    if outcome in ("created", "corrected", "duplicate"):
         summary.note(outcome, row.line, str(row.result.get("result_id", "?")))
         return
     source = row.result if row.result is not None else row.source
@@ -164,32 +188,87 @@ def _outcome(outcome: str) -> str:
         outcome, "rejected")
 
 
+Answered = tuple[Row, str, list[dict[str, Any]]]  # a row, its outcome, why
+
+
 async def _send(client: httpx.AsyncClient, batch: list[Row]) -> dict[str, Any]:
-    body = {"results": [row.result for row in batch]}
+    response = await _post(client, BATCH_PATH, {"results": [row.result for row in batch]})
+    if response.status_code != 200:
+        raise PushAborted(f"the ledger refused the batch: {_problem(response)}")
+    return response.json()
+
+
+async def _corrected(client: httpx.AsyncClient, answered: list[Answered],
+                     reason: str) -> list[Answered]:
+    """`answered` with each conflict sent as a correction (R-LG-3) and answered by it:
+    `corrected`; `duplicate` when the achievement already holds this content (a
+    correction sent before); `rejected` with the ledger's reason (revoked, or a row that
+    changes the learner). Rows of one achievement are sent in the file's order."""
+    by_achievement: dict[str, list[int]] = {}
+    for i, (row, outcome, _) in enumerate(answered):
+        if outcome == "conflict":
+            aid = f"{row.result['institution_id']}:{row.result['result_id']}"
+            by_achievement.setdefault(aid, []).append(i)
+    out, slots = list(answered), asyncio.Semaphore(CORRECTIONS_AT_ONCE)
+
+    async def correct(aid: str, indexes: list[int]) -> None:
+        async with slots:
+            for i in indexes:
+                row = answered[i][0]
+                out[i] = (row, *await _correct(client, aid, row, reason))
+
+    await asyncio.gather(*(correct(aid, ix) for aid, ix in by_achievement.items()))
+    return out
+
+
+async def _correct(client: httpx.AsyncClient, aid: str, row: Row,
+                   reason: str) -> tuple[str, list[dict[str, Any]]]:
+    response = await _post(client, CORRECTIONS_PATH.format(aid=quote(aid, safe=":")),
+                           {"result": row.result, "reason": reason})
+    if response.status_code in (200, 201):
+        return ("corrected" if response.status_code == 201 else "duplicate"), []
+    if response.status_code in (401, 403):
+        raise PushAborted(f"the ledger refused a correction: {_problem(response)}")
+    problem = _json(response)  # 409 already_revoked, 422 correction_changes_identity
+    errors = problem.get("errors")
+    if isinstance(errors, list) and errors:
+        return "rejected", errors
+    return "rejected", [{"field": problem.get("field") or "result_id",
+                         "reason": problem.get("code") or str(response.status_code),
+                         "message": f"correction refused: "
+                                    f"{problem.get('title') or response.text[:200]}"}]
+
+
+async def _post(client: httpx.AsyncClient, path: str, body: Any) -> httpx.Response:
+    """The ledger's answer, once it is not a failure worth retrying (a transport error,
+    429, 5xx: every request here is idempotent, so it is safe to send again)."""
     for attempt in range(RETRIES):
         try:
-            response = await client.post(BATCH_PATH, json=body)
+            response = await client.post(path, json=body)
         except httpx.TransportError:
             if attempt == RETRIES - 1:
                 raise
         else:
-            if response.status_code == 200:
-                return response.json()
             if response.status_code < 500 and response.status_code != 429:
-                raise PushAborted(f"the ledger refused the batch: {_problem(response)}")
+                return response
             if attempt == RETRIES - 1:
                 raise PushAborted(f"the ledger keeps failing ({response.status_code})")
-        await asyncio.sleep(0.5 * 2 ** attempt)  # idempotent: safe to send again
+        await asyncio.sleep(0.5 * 2 ** attempt)
     raise AssertionError("unreachable")
+
+
+def _json(response: httpx.Response) -> dict[str, Any]:
+    try:
+        body = response.json()
+    except ValueError:
+        return {}
+    return body if isinstance(body, dict) else {}
 
 
 def _problem(response: httpx.Response) -> str:
     """"401 invalid_token: the signature does not verify": a problem+json answer in a line."""
-    try:
-        problem = response.json()
-    except ValueError:
-        return f"{response.status_code} {response.text[:500]}"
-    if not isinstance(problem, dict):
+    problem = _json(response)
+    if not problem:
         return f"{response.status_code} {response.text[:500]}"
     return (f"{response.status_code} {problem.get('code', '')}: "
             f"{problem.get('detail') or problem.get('title', '')}")

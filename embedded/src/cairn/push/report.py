@@ -12,7 +12,9 @@ def progress_bar(progress: Progress, total_batches: int) -> None:
     s, width = progress.summary, 30
     done = int(width * progress.batches_done / max(total_batches, 1))
     sys.stderr.write(f"\r[{'#' * done}{'.' * (width - done)}] batch {progress.batches_done}/"
-                     f"{total_batches}  created {s.created}  duplicate {s.duplicate}  "
+                     f"{total_batches}  created {s.created}  "
+                     + (f"corrected {s.corrected}  " if progress.correction_reason else "")
+                     + f"duplicate {s.duplicate}  "
                      f"conflict {s.conflict}  rejected {s.rejected}")
     sys.stderr.flush()
 
@@ -23,9 +25,14 @@ def summary_text(progress: Progress, total_batches: int, rejects: Path | None = 
     complete = progress.batches_done >= total_batches
     lines = ["", f"{'Done' if complete else 'Interrupted: run again to resume'} "
                  f"({progress.batches_done} of {total_batches} batches, {s.rows} rows)",
-             f"  accepted   {s.created}", f"  duplicate  {s.duplicate}  (already recorded)",
-             f"  conflict   {s.conflict}  (a different result under the same id: send a "
-             "correction)", f"  rejected   {s.rejected}"]
+             f"  accepted   {s.created}"]
+    if progress.correction_reason is not None:
+        lines.append(f"  corrected  {s.corrected}  (a different result was recorded under "
+                     f"the same id: corrected, {progress.correction_reason!r})")
+    lines += [f"  duplicate  {s.duplicate}  (already recorded)",
+              f"  conflict   {s.conflict}  (a different result under the same id: push "
+              "again with --correct REASON to send these as corrections)",
+              f"  rejected   {s.rejected}"]
     if s.reasons:
         lines.append("  reasons:")
         lines += [f"    {n:>6}  {why}" for why, n in s.reasons.most_common(15)]
