@@ -10,6 +10,7 @@ import socket
 from cairn.cli import main
 from cairn.push import pusher
 from cairn.push.files import CSV_COLUMNS, read_rows
+from cairn.push.pusher import Progress, Summary
 from cairn.push.rejects import RejectsFile, csv_column, describe, rejects_path
 
 GOOD = {"result_id": "R1", "learner_id": "L-1", "institution_id": "uni-a", "course_code": "M1",
@@ -170,3 +171,29 @@ def test_a_progress_saved_before_the_rejects_file_existed_starts_it_with_its_hea
     rejects.resume(0)  # a progress file without rejects_bytes
     assert rejects.path.read_text().splitlines() == [",".join(["line", "outcome", "reasons",
                                                                *CSV_COLUMNS])]
+
+
+def test_a_correction_needs_a_reason_said_in_one_line(tmp_path, capsys):
+    path = tmp_path / "results.csv"
+    write_csv(path, [[GOOD[c] for c in CSV_COLUMNS]])
+    for reason, says in (("  ", "give the reason for the corrections"),
+                         ("x" * 2001, "at most 2,000 characters, got 2,001")):
+        assert push_command(str(path), "--correct", reason) == "2"  # argparse's usage error
+        assert says in capsys.readouterr().err
+
+
+def test_a_progress_saved_without_correct_is_not_resumed_by_a_push_with_it(tmp_path):
+    """Its batches' conflicts were not corrected: a push with --correct starts over (and
+    a progress file from before --correct existed reads as a push without it)."""
+    saved = tmp_path / "progress.json"
+    Progress("sha", 1000, 3, Summary(created=5)).save(saved)
+    assert Progress.load(saved, "sha", 1000).batches_done == 3
+    assert Progress.load(saved, "sha", 1000, "Exam board").batches_done == 0
+    Progress("sha", 1000, 2, Summary(), correction_reason="Exam board").save(saved)
+    resumed = Progress.load(saved, "sha", 1000, "Exam board")
+    assert (resumed.batches_done, resumed.correction_reason) == (2, "Exam board")
+    data = json.loads(saved.read_text())
+    del data["correction_reason"]
+    saved.write_text(json.dumps(data))
+    assert Progress.load(saved, "sha", 1000, "Exam board").batches_done == 0
+    assert Progress.load(saved, "sha", 1000).batches_done == 2
