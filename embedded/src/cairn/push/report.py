@@ -30,8 +30,9 @@ def summary_text(progress: Progress, total_batches: int, rejects: Path | None = 
         lines.append(f"  corrected  {s.corrected}  (a different result was recorded under "
                      f"the same id: corrected, {progress.correction_reason!r})")
     lines += [f"  duplicate  {s.duplicate}  (already recorded)",
-              f"  conflict   {s.conflict}  (a different result under the same id: push "
-              "again with --correct REASON to send these as corrections)",
+              f"  conflict   {s.conflict}  (a different result under the same id"
+              + (": push again with --correct REASON to send these as corrections)"
+                 if s.conflict else ")"),
               f"  rejected   {s.rejected}"]
     if s.reasons:
         lines.append("  reasons:")
