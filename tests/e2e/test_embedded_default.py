@@ -4,10 +4,6 @@ CAIRN_PORT, with tokens signed by CAIRN_AUTH_SECRET."""
 
 from __future__ import annotations
 
-import os
-import shutil
-import signal
-import subprocess
 import time
 
 import httpx
@@ -15,43 +11,9 @@ import pytest
 
 from shared.auth import mint_token
 from shared.settings import DEMO_AUTH_SECRET
-from tests.e2e.test_production_processes import free_port
+from tests.e2e.conftest import SECRET
 
 pytestmark = pytest.mark.e2e
-SECRET = "a-private-secret-for-this-test-only-0123456789"
-
-
-@pytest.fixture
-def embedded(tmp_path):
-    port = free_port()
-    env = {**os.environ, "CAIRN_PORT": str(port), "CAIRN_DATA_DIR": str(tmp_path / "data"),
-           "CAIRN_AUTH_SECRET": SECRET}
-    for name in ("DATABASE_URL", "KAFKA_BOOTSTRAP_SERVERS", "CAIRN_BUS"):
-        env.pop(name, None)  # the embedded default needs neither
-    log = open(tmp_path / "cairn.log", "w")  # noqa: SIM115
-    process = subprocess.Popen([shutil.which("cairn") or "cairn", "run"], env=env, stdout=log,
-                               stderr=subprocess.STDOUT, start_new_session=True)
-    base = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 120
-    while True:
-        try:
-            if httpx.get(f"{base}/health", timeout=2).status_code == 200:
-                break
-        except httpx.HTTPError:
-            pass
-        if process.poll() is not None or time.monotonic() > deadline:
-            log.flush()
-            raise AssertionError("cairn run did not start:\n" +
-                                 (tmp_path / "cairn.log").read_text()[-4000:])
-        time.sleep(0.5)
-    yield base, tmp_path
-    os.killpg(process.pid, signal.SIGINT)
-    try:
-        process.wait(timeout=30)
-    finally:
-        if process.poll() is None:
-            os.killpg(process.pid, signal.SIGKILL)
-        log.close()
 
 
 def test_make_run_serves_the_demo_consortium_with_its_own_secret(embedded):
