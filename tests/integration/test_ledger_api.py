@@ -243,6 +243,53 @@ async def test_correction_and_revocation_show_in_the_statement_with_the_original
     assert (verified["ok"], verified["checked"]) == (True, 4)
 
 
+async def test_a_member_reads_what_it_recorded_page_by_page_in_its_latest_state(
+        ledger_api, inst):
+    """A registrar reconciles: every result the member recorded, by result id, each as it
+    stands now (R-LG-3); only the member itself and admins; no other member's."""
+    _, client = ledger_api
+    iid, me = inst
+    other_iid = unique("uni")
+    other = auth("institution", other_iid)
+    for rid in ("r1", "r2", "r3"):
+        assert (await client.post("/v1/results", json=result(iid, unique("L"), rid),
+                                  headers=me)).status_code == 201
+    assert (await client.post("/v1/results", json=result(other_iid, unique("L"), "r0"),
+                              headers=other)).status_code == 201
+    first = (await client.get(f"/v1/achievements/{iid}:r1", headers=me)).json()
+    fixed = {**first["original"], "grade": {"scale": "UK-PERCENT", "value": "72"}}
+    assert (await client.post(f"/v1/achievements/{iid}:r1/corrections", headers=me,
+                              json={"result": fixed})).status_code == 201
+    assert (await client.post(f"/v1/achievements/{iid}:r2/revocation", headers=me,
+                              json={"reason": "withdrawn"})).status_code == 201
+
+    url = f"/v1/institutions/{iid}/results"
+    page = await client.get(url, params={"limit": 2}, headers=me)
+    assert page.status_code == 200, page.text
+    body = page.json()
+    assert [(r["achievement_id"], r["status"]) for r in body["results"]] == [
+        (f"{iid}:r1", "corrected"), (f"{iid}:r2", "revoked")]
+    assert body["results"][0]["latest"]["grade"]["value"] == "72"
+    assert body["results"][0]["original"]["grade"]["value"] == "68"
+    assert body["results"][0]["learner_id"] == first["learner_id"]
+    assert body["next_after"] == "r2"
+    rest = (await client.get(url, params={"after": "r2", "limit": 2}, headers=me)).json()
+    assert ([r["result_id"] for r in (x["latest"] for x in rest["results"])],
+            rest["next_after"]) == (["r3"], None)
+    exact = (await client.get(url, params={"limit": 3}, headers=ADMIN)).json()
+    assert (len(exact["results"]), exact["next_after"]) == (3, "r3")
+    after_last = (await client.get(url, params={"after": "r3"}, headers=me)).json()
+    assert (after_last["results"], after_last["next_after"]) == ([], None)
+
+    refused = await client.get(url, headers=other)
+    assert (refused.status_code, refused.json()["code"]) == (403, "wrong_tenant")
+    learner = await client.get(url, headers=auth("learner", first["learner_id"]))
+    assert learner.status_code == 403
+    for limit in (0, 5001):
+        bad = await client.get(url, params={"limit": limit}, headers=me)
+        assert (bad.status_code, bad.json()["errors"][0]["field"]) == (422, "query.limit")
+
+
 # --- statement tenancy and learners (R-MB-2) ---------------------------------------------------
 
 async def test_statement_tenancy_and_associate_flag(ledger_api, inst):

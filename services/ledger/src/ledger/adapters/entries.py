@@ -168,6 +168,24 @@ async def achievement_events(conn: AsyncConnection, achievement_id: str) -> list
     return list(rows)
 
 
+async def member_results(conn: AsyncConnection, institution_id: str, after: str,
+                         limit: int) -> list[Any]:
+    """The entries of up to `limit` achievements `institution_id` recorded, those with a
+    result id after `after` in result-id order (the R-LG-2 index), each achievement's
+    entries in chain order (its learner's chain, by the primary key)."""
+    recorded, e = entries.alias("recorded"), entries.alias("e")
+    page = (select(recorded.c.learner_id, recorded.c.achievement_id, recorded.c.result_id)
+            .where(recorded.c.kind == "recorded", recorded.c.institution_id == institution_id,
+                   recorded.c.result_id > after)
+            .order_by(recorded.c.result_id).limit(limit).subquery())
+    rows = await conn.execute(
+        select(page.c.result_id, e.c.learner_id, e.c.ledger_seq, e.c.event)
+        .join(page, (e.c.learner_id == page.c.learner_id)
+              & (e.c.achievement_id == page.c.achievement_id))
+        .order_by(page.c.result_id, e.c.ledger_seq))
+    return list(rows)
+
+
 async def member_framework(conn: AsyncConnection, institution_id: str) -> str | None:
     """The member's level framework, from the local catalogue replica."""
     t = catalogue_replica.institutions

@@ -1,5 +1,5 @@
-"""Reads of one learner's ledger: the chain verification, one achievement (the
-statement: service_layer.statements). The ledger reads its own table, so a read
+"""Reads of the ledger: a learner's chain verification, one achievement, a member's
+recorded results (the statement: service_layer.statements). The ledger reads its own table, so a read
 reflects every committed write; `ledger_seq` says how far."""
 
 from __future__ import annotations
@@ -39,3 +39,24 @@ async def achievement(engine: AsyncEngine, achievement_id: str
         raise NotFound("achievement_not_found", f"no achievement {achievement_id}",
                        achievement_id=achievement_id)
     return rows[0].learner_id, fold(entry_from_event(r.event) for r in rows)[achievement_id]
+
+
+@dataclass(frozen=True)
+class ResultsPage:
+    achievements: list[tuple[str, AchievementState]]  # (learner_id, latest state)
+    next_after: str | None  # the result id to read on from; None on the last page
+
+
+async def member_results(engine: AsyncEngine, institution_id: str, *, after: str = "",
+                         limit: int) -> ResultsPage:
+    """The achievements a member recorded, in result-id order, each in its latest state
+    (R-LG-3): what a registrar reconciles against its own records."""
+    async with engine.connect() as conn:
+        rows = await repo.member_results(conn, institution_id, after, limit)
+    by_result: dict[str, list] = {}
+    for row in rows:
+        by_result.setdefault(row.result_id, []).append(row)
+    achievements = [(group[0].learner_id,
+                     next(iter(fold(entry_from_event(r.event) for r in group).values())))
+                    for group in by_result.values()]
+    return ResultsPage(achievements, list(by_result)[-1] if len(by_result) == limit else None)

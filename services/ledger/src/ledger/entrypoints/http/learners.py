@@ -1,11 +1,12 @@
-"""Learners: registration (R-MB-2), the consolidated statement, the chain check (R-LG-4),
-one achievement. Each route parses, authorises, calls one use case, maps the result."""
+"""Reads and learners: registration (R-MB-2), the consolidated statement, the chain check
+(R-LG-4), one achievement, a member's recorded results. Each route parses, authorises,
+calls one use case, maps the result."""
 
 from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Path, Request, Response
+from fastapi import APIRouter, Path, Query, Request, Response
 
 from ledger.domain.registration import Outcome
 from ledger.domain.statement import statement_json
@@ -22,12 +23,13 @@ from ledger.entrypoints.http.schemas import (
     verification_json,
 )
 from ledger.service_layer import learners, queries, statements
-from shared.auth import Caller, require_learner_or_admin, require_role
+from shared.auth import Caller, require_institution, require_learner_or_admin, require_role
 from shared.consistency import MinLedgerSeq, read_at_least
 from shared.errors import Problem
 from shared.http import lean
 
 router = APIRouter(prefix="/v1", tags=["learners"])
+MAX_RESULTS_PAGE = 5000
 LID = Annotated[str, Path(pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$",
                           description="the consortium's learner number")]
 
@@ -124,3 +126,24 @@ async def get_achievement(aid: AID, caller: Caller, request: Request) -> Respons
         raise Problem(403, "wrong_tenant", "Only the learner, the issuer or an administrator "
                       "may read this achievement")
     return json_response(achievement_json(learner_id, state))
+
+
+@router.get("/institutions/{iid}/results", tags=["results"],
+            summary="A member's recorded results, page by page (the member itself, admin)",
+            description="Every achievement the member recorded, in result-id order, in its "
+                        "latest state (R-LG-3: `latest`, with `original` kept): for a "
+                        "registrar to reconcile Cairn against its own records. Read on with "
+                        "`after` = the page's `next_after` until it is null.")
+async def get_member_results(
+        iid: Annotated[str, Path(pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$",
+                                 description="the member's institution id")],
+        caller: Caller, request: Request,
+        after: Annotated[str, Query(max_length=128, description="the previous page's "
+                                    "`next_after`; empty for the first page")] = "",
+        limit: Annotated[int, Query(ge=1, le=MAX_RESULTS_PAGE)] = 500) -> Response:
+    if not caller.is_admin:
+        require_institution(caller, iid)
+    page = await queries.member_results(_engine(request), iid, after=after, limit=limit)
+    return json_response({"institution_id": iid, "next_after": page.next_after,
+                          "results": [achievement_json(lid, state)
+                                      for lid, state in page.achievements]})
