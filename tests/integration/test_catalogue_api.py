@@ -95,6 +95,7 @@ async def test_registering_a_member_is_admin_only_and_idempotent(api):
      "awarding_powers.max_level"),
     ({k: v for k, v in member().items() if k != "name"}, "name"),
     ({**member(), "colour": "blue"}, "colour"),
+    ({**member(), "name": "Uni\x00North"}, "body"),  # U+0000: was a 500 from PostgreSQL
 ])
 async def test_invalid_member_is_422_naming_the_field(api, body, field):
     app, client = api
@@ -303,3 +304,7 @@ async def test_search_filters_by_member_level_across_frameworks_subject_and_word
         refused = await client.get("/v1/courses", params={"cursor": forged}, headers=anyone)
         assert refused.status_code == 422, refused.text
         assert refused.json()["code"] == "invalid_cursor"
+    for name in ("q", "subject", "institution", "cursor"):  # U+0000: each was a 500
+        refused = await client.get("/v1/courses", params={name: "a\x00/b"}, headers=anyone)
+        assert (refused.status_code, refused.json()["errors"][0]["field"]) == (
+            422, f"query.{name}")

@@ -8,6 +8,7 @@ import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import parse_qsl
 
 import structlog
 from fastapi import APIRouter, FastAPI, Request
@@ -52,6 +53,13 @@ class EdgeMiddleware:
 
         started = time.perf_counter()
         with structlog.contextvars.bound_contextvars(request_id=request_id, service=self.service):
+            if rejection is None:
+                rejection = _reject_nul_in_url(scope)
+            if rejection is None and scope["method"].encode() in _BODY_METHODS:
+                body = await _read_body(receive)
+                if body is not None:  # None: the client went away; the app will see it
+                    rejection = _reject_nul_in_body(body)
+                    receive = _replay(body, receive)
             if rejection is not None:
                 await problem_response(rejection)(scope, receive, send_wrapper)
             else:
@@ -78,6 +86,65 @@ def _reject_body(scope: dict, headers: dict[bytes, bytes]) -> Problem | None:
         return Problem(415, "unsupported_media_type", "Send the body as application/json",
                        detail=f"got content-type {media.decode() or '(none)'}")
     return None
+
+
+# U+0000: no identifier, search term or text of Cairn holds it, and PostgreSQL text cannot
+# store it (nor compare with it): without these checks it was a 500 wherever a string
+# reached the database (a course search's `q`, a member's name, an achievement id).
+_NUL_MESSAGE = "U+0000 (NUL) is not allowed"
+
+
+def _nul_problem(fields: list[str]) -> Problem:
+    return Problem(422, "validation_failed", "The request is not valid",
+                   detail=f"invalid: {', '.join(fields)}",
+                   errors=[{"field": f, "reason": "invalid_character", "message": _NUL_MESSAGE}
+                           for f in fields])
+
+
+def _reject_nul_in_url(scope: dict) -> Problem | None:
+    query: bytes = scope.get("query_string", b"")
+    fields = ["path"] if "\x00" in scope["path"] else []
+    if b"%00" in query or b"\x00" in query:
+        fields += [f"query.{name}" for name, value in
+                   parse_qsl(query.decode("utf-8", "replace"), keep_blank_values=True)
+                   if "\x00" in name or "\x00" in value] or ["query"]
+    return _nul_problem(fields) if fields else None
+
+
+def _reject_nul_in_body(body: bytes) -> Problem | None:
+    """A JSON body with a \\u0000 escape (a raw NUL byte is not JSON: the parser says so).
+    An escaped backslash before "u0000" is text, not the escape: counted, not refused."""
+    at = body.find(b"\\u0000")
+    while at != -1:
+        start = at
+        while start > 0 and body[start - 1] == 0x5C:  # the backslashes ending at `at`
+            start -= 1
+        if (at - start) % 2 == 0:  # an odd run: its last one begins the escape
+            return _nul_problem(["body"])
+        at = body.find(b"\\u0000", at + 1)
+    return None
+
+
+async def _read_body(receive: Callable) -> bytes | None:
+    """The whole request body (the services read it whole anyway), or None if the client
+    disconnected first."""
+    chunks = []
+    while True:
+        message = await receive()
+        if message["type"] != "http.request":
+            return None
+        chunks.append(message.get("body", b""))
+        if not message.get("more_body", False):
+            return chunks[0] if len(chunks) == 1 else b"".join(chunks)
+
+
+def _replay(body: bytes, receive: Callable) -> Callable:
+    """`receive` for the app: the body read already, then whatever comes next."""
+    pending = [{"type": "http.request", "body": body, "more_body": False}]
+
+    async def replay() -> dict:
+        return pending.pop() if pending else await receive()
+    return replay
 
 
 class LeanRoute(APIRoute):

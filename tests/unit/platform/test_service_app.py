@@ -43,6 +43,11 @@ async def get_plain(tid: str) -> dict[str, str]:
     return {"tid": tid}
 
 
+@router.post("/echo")
+async def post_echo(request: Request) -> Response:
+    return Response(await request.body(), media_type="application/json")
+
+
 @asynccontextmanager
 async def _lifespan(app: FastAPI):
     yield
@@ -133,3 +138,52 @@ def test_no_middleware_a_lean_route_would_skip() -> None:
     app = service_app()
     with pytest.raises(RuntimeError, match="only middleware is EdgeMiddleware"):
         app.add_middleware(BaseHTTPMiddleware, dispatch=lambda request, call_next: None)
+
+
+NUL = {"field": "body", "reason": "invalid_character", "message": "U+0000 (NUL) is not allowed"}
+
+
+@pytest.mark.parametrize(("body", "refused"), [
+    (b'{"name": "Uni\\u0000"}', True),  # the JSON escape of U+0000
+    (b'{"name": "a\\\\\\u0000"}', True),  # an escaped backslash, then the escape
+    (b'{"name": "a\\\\u0000"}', False),  # an escaped backslash, then the text "u0000"
+    (b'{"name": "\\u00001"}', True),
+    (b'{"name": "Uni \\u0001"}', False),
+])
+async def test_a_body_with_u0000_is_refused_at_the_edge_before_the_app(body, refused) -> None:
+    """PostgreSQL text cannot hold U+0000: a string with it was a 500 wherever it reached
+    the database (a member's name in the catalogue). The edge refuses it for every
+    service; any other body reaches the app whole, as sent."""
+    async with client_of(service_app()) as client:
+        answer = await client.post("/v1/echo", content=body,
+                                   headers={"content-type": "application/json"})
+    if refused:
+        assert (answer.status_code, answer.json()["errors"]) == (422, [NUL])
+        assert answer.headers["content-type"] == "application/problem+json"
+    else:
+        assert (answer.status_code, answer.content) == (200, body)
+
+
+async def test_a_body_sent_in_chunks_reaches_the_app_whole() -> None:
+    async def chunks():
+        for part in (b'{"a": "', b"x" * 70_000, b'", "b": "\\u0', b'000"}'):
+            yield part
+    async with client_of(service_app()) as client:
+        split = await client.post("/v1/echo", content=chunks(),
+                                  headers={"content-type": "application/json"})
+        whole = await client.post("/v1/echo", content=b'{"a": "' + b"x" * 70_000 + b'"}',
+                                  headers={"content-type": "application/json"})
+    assert (split.status_code, split.json()["errors"]) == (422, [NUL])  # across chunks
+    assert whole.status_code == 200 and len(whole.content) == 70_009
+
+
+@pytest.mark.parametrize(("path", "field"), [
+    ("/v1/things/ab%00c?at_least=1", "path"),
+    ("/v1/things/abc?at_least=1&q=a%00b", "query.q"),
+    ("/v1/plain/a%00", "path"),
+])
+async def test_u0000_in_the_path_or_the_query_is_refused_naming_where(path, field) -> None:
+    async with client_of(service_app()) as client:
+        answer = await client.get(path, headers=bearer("abc"))
+    assert answer.status_code == 422
+    assert [e["field"] for e in answer.json()["errors"]] == [field]
