@@ -57,7 +57,9 @@ class EdgeMiddleware:
                 rejection = _reject_nul_in_url(scope)
             if rejection is None and scope["method"].encode() in _BODY_METHODS:
                 body = await _read_body(receive)
-                if body is not None:  # None: the client went away; the app will see it
+                if body is _TOO_LARGE:  # sent in chunks, with no Content-Length to refuse
+                    rejection = _too_large()
+                elif isinstance(body, bytes):  # None: the client went away (the app sees it)
                     rejection = _reject_nul_in_body(body)
                     receive = _replay(body, receive)
             if rejection is not None:
@@ -78,8 +80,7 @@ def _reject_body(scope: dict, headers: dict[bytes, bytes]) -> Problem | None:
         return None
     length = headers.get(b"content-length")
     if length is not None and length.isdigit() and int(length) > MAX_BODY_BYTES:
-        return Problem(413, "payload_too_large", "The request body is too large",
-                       detail=f"at most {MAX_BODY_BYTES} bytes")
+        return _too_large()
     has_body = (length is not None and length != b"0") or b"transfer-encoding" in headers
     media = headers.get(b"content-type", b"").split(b";")[0].strip().lower()
     if has_body and not (media == b"application/json" or media.endswith(b"+json")):
@@ -125,15 +126,27 @@ def _reject_nul_in_body(body: bytes) -> Problem | None:
     return None
 
 
-async def _read_body(receive: Callable) -> bytes | None:
-    """The whole request body (the services read it whole anyway), or None if the client
-    disconnected first."""
-    chunks = []
+def _too_large() -> Problem:
+    return Problem(413, "payload_too_large", "The request body is too large",
+                   detail=f"at most {MAX_BODY_BYTES} bytes")
+
+
+_TOO_LARGE = object()  # what _read_body answers for a body past MAX_BODY_BYTES
+
+
+async def _read_body(receive: Callable) -> bytes | object | None:
+    """The whole request body (the services read it whole anyway); None if the client
+    disconnected first, `_TOO_LARGE` once it passes MAX_BODY_BYTES (not read further)."""
+    chunks, size = [], 0
     while True:
         message = await receive()
         if message["type"] != "http.request":
             return None
-        chunks.append(message.get("body", b""))
+        chunk = message.get("body", b"")
+        size += len(chunk)
+        if size > MAX_BODY_BYTES:
+            return _TOO_LARGE
+        chunks.append(chunk)
         if not message.get("more_body", False):
             return chunks[0] if len(chunks) == 1 else b"".join(chunks)
 

@@ -16,6 +16,7 @@ from starlette.applications import Starlette
 from starlette.middleware.base import BaseHTTPMiddleware
 from starlette.routing import Mount
 
+from shared import http
 from shared.auth import Caller, mint_token, require_learner_or_admin
 from shared.errors import Problem
 from shared.http import create_service_app, lean
@@ -175,6 +176,22 @@ async def test_a_body_sent_in_chunks_reaches_the_app_whole() -> None:
                                   headers={"content-type": "application/json"})
     assert (split.status_code, split.json()["errors"]) == (422, [NUL])  # across chunks
     assert whole.status_code == 200 and len(whole.content) == 70_009
+
+
+async def test_a_body_in_chunks_past_the_limit_is_413(monkeypatch) -> None:
+    """No Content-Length to refuse it by (transfer-encoding: chunked): the edge counts."""
+    monkeypatch.setattr(http, "MAX_BODY_BYTES", 1000)
+
+    async def chunks():
+        for _ in range(50):
+            yield b"x" * 100
+    async with client_of(service_app()) as client:
+        answer = await client.post("/v1/echo", content=chunks(),
+                                   headers={"content-type": "application/json"})
+        fits = await client.post("/v1/echo", content=b"[" + b"1," * 400 + b"1]",
+                                 headers={"content-type": "application/json"})
+    assert (answer.status_code, answer.json()["code"]) == (413, "payload_too_large")
+    assert fits.status_code == 200
 
 
 @pytest.mark.parametrize(("path", "field"), [
