@@ -1,6 +1,6 @@
 """Reads of the ledger: a learner's chain verification, one achievement, a member's
-recorded results (the statement: service_layer.statements). The ledger reads its own table, so a read
-reflects every committed write; `ledger_seq` says how far."""
+recorded results (the statement: service_layer.statements). The ledger reads its own
+table, so a read reflects every committed write; `ledger_seq` says how far."""
 
 from __future__ import annotations
 

@@ -8,7 +8,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Path, Query, Request, Response
 
-from ledger.domain.registration import Outcome
+from ledger.domain.registration import MEMBER_ID, Outcome
 from ledger.domain.statement import statement_json
 from ledger.entrypoints.http.results import AID
 from ledger.entrypoints.http.schemas import (
@@ -135,7 +135,7 @@ async def get_achievement(aid: AID, caller: Caller, request: Request) -> Respons
                         "registrar to reconcile Cairn against its own records. Read on with "
                         "`after` = the page's `next_after` until it is null.")
 async def get_member_results(
-        iid: Annotated[str, Path(pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$",
+        iid: Annotated[str, Path(pattern=MEMBER_ID.pattern,
                                  description="the member's institution id")],
         caller: Caller, request: Request,
         after: Annotated[str, Query(max_length=128, description="the previous page's "
