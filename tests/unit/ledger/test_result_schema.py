@@ -14,10 +14,10 @@ from hypothesis import given
 from hypothesis import strategies as st
 from jsonschema import Draft202012Validator
 
+from ledger.domain.registration import IDENTIFIER
 from ledger.domain.result_json import FIELDS, REQUIRED_FIELDS, parse_submission
 from ledger.domain.results import Origin, submission_json
 from ledger.entrypoints.http.schemas import RESULT_SCHEMA
-from ledger.service_layer.recording import IDENTIFIER
 from shared.domain.errors import RuleViolation
 from tests.unit.ledger.builders import BODY, result
 
@@ -94,7 +94,7 @@ def test_the_enums_are_the_domains() -> None:
 @pytest.mark.parametrize("field", ["result_id", "learner_id"])
 @pytest.mark.parametrize("value", ["2026/DS701/0042", "-r1", "r 1", "é1", "r" * 129])
 def test_identifiers_the_ledger_refuses_the_schema_refuses(field, value) -> None:
-    """The ledger refuses these ids (service_layer.recording.IDENTIFIER, 422
+    """The ledger refuses these ids (domain.registration.IDENTIFIER, 422
     invalid_identifier); the schema a member's client is generated from says so."""
     assert not IDENTIFIER.match(value)
     assert list(SCHEMA.iter_errors({**BODY, field: value}))

@@ -19,7 +19,9 @@ from typing import Any
 
 from shared.domain.errors import RuleViolation
 
-LEARNER_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
+# A learner number, and a member's result id: letters, digits and ._- (parts of URLs)
+IDENTIFIER = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
+LEARNER_ID = IDENTIFIER
 MEMBER_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")  # shared.contracts Identifier
 _FIELDS = frozenset({"learner_id", "home_member", "associate"})
 

@@ -16,7 +16,6 @@ Decisions:
 from __future__ import annotations
 
 import asyncio
-import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime
@@ -29,6 +28,7 @@ from ledger.adapters import entries as repo
 from ledger.adapters.entries import InsertMethod, NewEntry
 from ledger.domain.achievements import Recorded, achievement_id_for
 from ledger.domain.idempotency import Decision, decide_batch
+from ledger.domain.registration import IDENTIFIER
 from ledger.domain.result_json import parse_submission
 from ledger.domain.results import (
     ResultSubmission,
@@ -42,8 +42,6 @@ from shared.db import asyncpg_connection
 from shared.domain.errors import RuleViolation
 
 MAX_BATCH = 10_000
-# A result id and a learner id: letters, digits and ._- (they are parts of URLs)
-IDENTIFIER = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
 
 
 class WrongTenant(RuleViolation):

@@ -8,7 +8,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Path, Query, Request, Response
 
-from ledger.domain.registration import MEMBER_ID, Outcome
+from ledger.domain.registration import IDENTIFIER, MEMBER_ID, Outcome
 from ledger.domain.statement import statement_json
 from ledger.entrypoints.http.results import AID
 from ledger.entrypoints.http.schemas import (
@@ -30,7 +30,7 @@ from shared.http import lean
 
 router = APIRouter(prefix="/v1", tags=["learners"])
 MAX_RESULTS_PAGE = 5000
-LID = Annotated[str, Path(pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$",
+LID = Annotated[str, Path(pattern=IDENTIFIER.pattern,
                           description="the consortium's learner number")]
 
 

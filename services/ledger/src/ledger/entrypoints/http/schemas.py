@@ -13,11 +13,12 @@ from pydantic import BaseModel, Field
 
 from ledger.domain.achievements import AchievementState
 from ledger.domain.chain import Verification
+from ledger.domain.registration import IDENTIFIER, MEMBER_ID
 from ledger.domain.registration import Outcome as RegistrationResult
 from ledger.domain.result_json import REQUIRED_FIELDS
 from ledger.domain.results import Origin, submission_json
 from ledger.service_layer.learners import ItemOutcome as RegistrationOutcome
-from ledger.service_layer.recording import IDENTIFIER, ItemOutcome, Outcome
+from ledger.service_layer.recording import ItemOutcome, Outcome
 from shared.contracts.values import Wire
 from shared.domain.credit import CreditScheme
 from shared.domain.levels import Framework
@@ -126,10 +127,8 @@ class LearnerIn(Wire):
 LEARNER_SCHEMA = {"type": "object", "description": "A learner's registration (R-MB-2)",
                   "required": ["learner_id", "home_member"], "additionalProperties": False,
                   "properties": {
-                      "learner_id": {"type": "string",
-                                     "pattern": r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$"},
-                      "home_member": {"type": "string",
-                                      "pattern": r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$"},
+                      "learner_id": {"type": "string", "pattern": IDENTIFIER.pattern},
+                      "home_member": {"type": "string", "pattern": MEMBER_ID.pattern},
                       "associate": {"type": "boolean", "default": False}}}
 
 
