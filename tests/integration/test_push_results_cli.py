@@ -15,9 +15,9 @@ from starlette.applications import Starlette
 from starlette.routing import Mount
 
 from cairn.push.files import CSV_COLUMNS
-from cairn.push.pusher import PushAborted, progress_path, push_file
+from cairn.push.pusher import PushAborted, progress_path, push_file, revoke_file
 from cairn.push.rejects import rejects_path
-from cairn.push.report import summary_text
+from cairn.push.report import revocation_summary_text, summary_text
 from ledger.adapters.tables import entries
 from shared.messaging.memory_bus import InProcessBus
 from tests.plugins.services import auth, running, unique
@@ -208,3 +208,65 @@ async def test_a_file_pushed_again_with_correct_sends_its_changed_rows_as_correc
                                              entries.c.institution_id == inst)
                 .order_by(entries.c.ledger_seq))).scalars().all()
         assert kinds == ["recorded", "corrected"]
+
+
+async def test_a_file_of_result_ids_is_revoked_resumably_and_what_cannot_be_is_listed(
+        migrated_database, tmp_path):
+    """`cairn revoke-results` (R-LG-3): each row's own reason, else --reason; revoked once
+    however often the file is sent, an interrupted run resumed; what the ledger refuses
+    (no such result, revoked before for another reason) and what is not sent (no id, another
+    member's row) is listed beside the file with its reason."""
+    inst = unique("uni")
+    results = tmp_path / "results.csv"
+    write_csv(results, inst, 30)
+    path = tmp_path / "misconduct.csv"
+    path.write_text("result_id,institution_id,reason\n"
+                    f"R00001,{inst},Panel 2026-07-01: plagiarism\n"
+                    f"R00002,{inst},\n"  # the default reason
+                    f"R00003,{inst},\n"  # revoked before, another reason: refused
+                    f"R00005,{inst},\n"  # revoked before, the same reason: as the first time
+                    f"R99999,{inst},\n"  # never recorded
+                    f",{inst},no id\n"
+                    "R00006,uni-elsewhere,\n"  # another member's: not sent
+                    f"R00001,{inst},Panel 2026-07-01: plagiarism\n"  # twice in the file
+                    f"R00008,{inst},\n")
+    default = "Academic misconduct panel 2026-07-14"
+    async with ledger_client(migrated_database, inst) as (app, client):
+        await push_file(results, client, institution=inst)
+        for rid, why in (("R00003", "Withdrawn by the learner"), ("R00005", default)):
+            answer = await client.post(f"/ledger/v1/achievements/{inst}:{rid}/revocation",
+                                       json={"reason": why})
+            assert answer.status_code == 201
+
+        first = await revoke_file(path, client, institution=inst, reason=default,
+                                  batch_size=2, stop_after=1)  # interrupted: R00001, R00002
+        assert (first.batches_done, first.summary.revoked, first.summary.rejected) == (1, 2, 2)
+        done = await revoke_file(path, client, institution=inst, reason=default, batch_size=2)
+        s = done.summary
+        assert (done.batches_done, s.revoked, s.duplicate, s.rejected) == (4, 3, 2, 4)
+        assert dict(s.reasons) == {"result_id: missing": 1, "institution_id: wrong_tenant": 1,
+                                   "result_id: already_revoked": 1,
+                                   "result_id: achievement_not_found": 1}
+        assert (6, "R99999", f"result_id: revocation refused: no achievement {inst}:R99999"
+                ) in s.examples
+        text = revocation_summary_text(done, 4, rejects_path(path, "not-revoked"))
+        assert "revoked    3" in text and "duplicate  2" in text and "rejected   4" in text
+        with rejects_path(path, "not-revoked").open(newline="") as fh:
+            refused = {(r["line"], r["result_id"]): r for r in csv.DictReader(fh)}
+        assert set(refused) == {("4", "R00003"), ("6", "R99999"), ("7", ""), ("8", "R00006")}
+        assert refused[("4", "R00003")]["institution_id"] == inst  # the file's own columns
+
+        # Sent again from the start: nothing appended.
+        again = await revoke_file(path, client, institution=inst, reason=default,
+                                  batch_size=2, restart=True)
+        assert (again.summary.revoked, again.summary.duplicate) == (0, 5)
+        read = (await client.get(f"/ledger/v1/achievements/{inst}:R00001")).json()
+        assert read["status"] == "revoked"
+        async with app.state.ctx.engine.connect() as conn:
+            revoked = (await conn.execute(
+                select(entries.c.result_id, func.count()).where(
+                    entries.c.institution_id == inst, entries.c.kind == "revoked")
+                .group_by(entries.c.result_id))).all()
+        assert dict(revoked) == {"R00001": 1, "R00002": 1, "R00003": 1, "R00005": 1,
+                                 "R00008": 1}
+        assert results.exists() and not rejects_path(results, "not-revoked").exists()

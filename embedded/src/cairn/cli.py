@@ -5,6 +5,8 @@
   cairn push-results FILE --institution IID [--url URL] [--correct REASON]
                                 push a results file to the ledger in batches (resumable);
                                 with --correct, changed results are sent as corrections
+  cairn revoke-results FILE --institution IID [--reason REASON]
+                                revoke the results a file names (resumable)
 """
 
 from __future__ import annotations
@@ -13,9 +15,17 @@ import argparse
 import logging
 import os
 import sys
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import TYPE_CHECKING
 
 from shared.auth import ROLES, mint_token
 from shared.settings import ServiceSettings
+
+if TYPE_CHECKING:
+    import httpx
+
+    from cairn.push.pusher import Progress
 
 
 def _secret() -> str:
@@ -72,34 +82,58 @@ def _token(args: argparse.Namespace) -> None:
 
 
 def _push(args: argparse.Namespace) -> None:
-    import asyncio
-    from pathlib import Path
-
-    import httpx
-
-    from cairn.push.pusher import PushAborted, push_file, sendable_rows
+    from cairn.push.pusher import push_file
     from cairn.push.rejects import rejects_path
     from cairn.push.report import progress_bar, summary_text
 
+    _send_file(args, "push-results", lambda path, client: push_file(
+        path, client, batch_size=args.batch_size, institution=args.institution,
+        restart=args.restart, correct=args.correct, on_batch=progress_bar),
+        lambda path, progress, total: summary_text(progress, total, rejects_path(path)),
+        batch_size=args.batch_size)
+
+
+def _revoke(args: argparse.Namespace) -> None:
+    from cairn.push.pusher import REVOCATION_BATCH, revoke_file
+    from cairn.push.rejects import rejects_path
+    from cairn.push.report import REVOCATION_COUNTS, progress_bar, revocation_summary_text
+
+    _send_file(args, "revoke-results", lambda path, client: revoke_file(
+        path, client, institution=args.institution, reason=args.reason, restart=args.restart,
+        on_batch=lambda p, n: progress_bar(p, n, REVOCATION_COUNTS)),
+        lambda path, progress, total: revocation_summary_text(
+            progress, total, rejects_path(path, "not-revoked")),
+        batch_size=REVOCATION_BATCH, revocations=True, reason=args.reason)
+
+
+def _send_file(args: argparse.Namespace, command: str,
+               send: Callable[[Path, httpx.AsyncClient], Awaitable[Progress]],
+               summary: Callable[[Path, Progress, int], str], *, batch_size: int,
+               revocations: bool = False, reason: str | None = None) -> None:
+    """Run `send(path, client)` against the ledger as `args.institution`, then print
+    `summary(path, progress, batches)`; a problem with the file or the ledger in a line."""
+    import asyncio
+
+    import httpx
+
+    from cairn.push.pusher import PushAborted, sendable_rows
+
     path = Path(args.file)
     try:
-        total = max(1, -(-sendable_rows(path, args.institution) // args.batch_size))
+        rows = sendable_rows(path, args.institution, revocations=revocations, reason=reason)
     except (OSError, ValueError) as error:  # missing, unreadable, not UTF-8, not a results file
-        raise SystemExit(f"cairn push-results: {path}: {_file_problem(error)}") from None
+        raise SystemExit(f"cairn {command}: {path}: {_file_problem(error)}") from None
+    total = max(1, -(-rows // batch_size))
     token = args.token or os.environ.get("CAIRN_TOKEN") or mint_token(
         _secret(), args.institution, "institution", ttl_seconds=6 * 3600)
 
-    async def push() -> None:
+    async def run() -> None:
         async with httpx.AsyncClient(base_url=args.url, timeout=120.0, headers={
                 "Authorization": f"Bearer {token}"}) as client:
-            progress = await push_file(path, client, batch_size=args.batch_size,
-                                       institution=args.institution, restart=args.restart,
-                                       correct=args.correct,
-                                       on_batch=lambda p, n: progress_bar(p, n))
-            print(summary_text(progress, total, rejects_path(path)))
+            print(summary(path, await send(path, client), total))
 
     try:
-        asyncio.run(push())
+        asyncio.run(run())
     except PushAborted as error:
         raise SystemExit(f"\n{error}") from None
     except httpx.TransportError as error:
@@ -112,9 +146,17 @@ def _push(args: argparse.Namespace) -> None:
 
 def _correction_reason(text: str) -> str:
     """--correct's reason: what the learner's record keeps beside each correction."""
+    return _reason(text, "the corrections", "Exam board 2026-06-30: marks moderated")
+
+
+def _revocation_reason(text: str) -> str:
+    """--reason of revoke-results: what the learner's record keeps beside each revocation."""
+    return _reason(text, "revoking", "Academic misconduct panel 2026-07-14")
+
+
+def _reason(text: str, what: str, example: str) -> str:
     if not text.strip():
-        raise argparse.ArgumentTypeError("give the reason for the corrections, e.g. "
-                                         "\"Exam board 2026-06-30: marks moderated\"")
+        raise argparse.ArgumentTypeError(f"give the reason for {what}, e.g. \"{example}\"")
     if len(text) > 2000:
         raise argparse.ArgumentTypeError(f"at most 2,000 characters, got {len(text):,}")
     return text
@@ -158,6 +200,18 @@ def main(argv: list[str] | None = None) -> None:
                       "\"Exam board 2026-06-30: marks moderated\"; without it such rows are "
                       "conflicts")
     push.set_defaults(func=_push)
+    revoke = commands.add_parser("revoke-results", help="revoke the results a file names "
+                                 "(CSV with a result_id column, JSON or JSON lines), resumable")
+    revoke.add_argument("file")
+    revoke.add_argument("--institution", required=True, help="the member that recorded them")
+    revoke.add_argument("--reason", type=_revocation_reason,
+                        help="the reason for rows without their own `reason`, e.g. "
+                        "\"Academic misconduct panel 2026-07-14\"")
+    revoke.add_argument("--url", default="http://127.0.0.1:8000", help="Cairn's base URL")
+    revoke.add_argument("--token", help="bearer token (default: $CAIRN_TOKEN, or minted "
+                        "with CAIRN_AUTH_SECRET for local use)")
+    revoke.add_argument("--restart", action="store_true", help="ignore saved progress")
+    revoke.set_defaults(func=_revoke)
     args = parser.parse_args(argv)
     args.func(args)
 

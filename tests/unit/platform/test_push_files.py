@@ -9,7 +9,7 @@ import socket
 
 from cairn.cli import main
 from cairn.push import pusher
-from cairn.push.files import CSV_COLUMNS, read_rows
+from cairn.push.files import CSV_COLUMNS, read_revocations, read_rows
 from cairn.push.pusher import Progress, Summary
 from cairn.push.rejects import RejectsFile, csv_column, describe, rejects_path
 
@@ -188,12 +188,58 @@ def test_a_progress_saved_without_correct_is_not_resumed_by_a_push_with_it(tmp_p
     saved = tmp_path / "progress.json"
     Progress("sha", 1000, 3, Summary(created=5)).save(saved)
     assert Progress.load(saved, "sha", 1000).batches_done == 3
-    assert Progress.load(saved, "sha", 1000, "Exam board").batches_done == 0
+    assert Progress.load(saved, "sha", 1000, correction_reason="Exam board").batches_done == 0
     Progress("sha", 1000, 2, Summary(), correction_reason="Exam board").save(saved)
-    resumed = Progress.load(saved, "sha", 1000, "Exam board")
+    resumed = Progress.load(saved, "sha", 1000, correction_reason="Exam board")
     assert (resumed.batches_done, resumed.correction_reason) == (2, "Exam board")
     data = json.loads(saved.read_text())
     del data["correction_reason"]
     saved.write_text(json.dumps(data))
-    assert Progress.load(saved, "sha", 1000, "Exam board").batches_done == 0
+    assert Progress.load(saved, "sha", 1000, correction_reason="Exam board").batches_done == 0
     assert Progress.load(saved, "sha", 1000).batches_done == 2
+
+
+def test_a_revocation_file_takes_each_rows_reason_then_the_default(tmp_path):
+    """`cairn revoke-results` reads a CSV with a result_id column (others ignored, so a
+    results file will do) or JSON items; a row's own reason comes before --reason, and a
+    row with neither, or without an id, is not sent."""
+    path = tmp_path / "revoke.csv"
+    write_csv(path, [["R1", "Panel: plagiarism", "x"], ["R2", "", "y"], [" ", "why", "z"]],
+              columns=("result_id", "reason", "other"))
+    rows = list(read_revocations(path, "Default"))
+    assert [r.result for r in rows[:2]] == [{"result_id": "R1", "reason": "Panel: plagiarism"},
+                                            {"result_id": "R2", "reason": "Default"}]
+    assert (rows[2].line, rows[2].problem.reason) == (4, "missing")
+    assert [r.problem.errors()[0]["reason"] for r in read_revocations(path) if r.problem] == [
+        "reason_required", "missing"]  # R2 has no reason of its own and there is no default
+
+    results = tmp_path / "results.csv"
+    write_csv(results, [[GOOD[c] for c in CSV_COLUMNS]])
+    [row] = read_revocations(results, "Course withdrawn")
+    assert row.result == {"result_id": "R1", "reason": "Course withdrawn",
+                          "institution_id": "uni-a"}
+
+    items = tmp_path / "revoke.jsonl"
+    items.write_text('{"result_id": "R7", "reason": "Own"}\n{"result_id": "R8", "reason": 5}\n'
+                     '["R9"]\n')
+    rows = list(read_revocations(items, "Default"))
+    assert rows[0].result == {"result_id": "R7", "reason": "Own"}
+    assert [r.problem.reason for r in rows[1:]] == ["invalid", "unreadable"]
+
+
+def test_a_revocation_file_with_no_result_id_column_is_one_line(tmp_path, capsys):
+    path = tmp_path / "revoke.csv"
+    write_csv(path, [["R1"]], columns=("id",))
+    assert revoke_command(str(path), "--reason", "Panel") == (
+        f"cairn revoke-results: {path}: the CSV header lacks: result_id")
+    assert revoke_command(str(path), "--reason", " ") == "2"
+    assert "give the reason for revoking" in capsys.readouterr().err
+
+
+def revoke_command(*args: str) -> str:
+    """`cairn revoke-results ...`'s exit message (it must exit)."""
+    try:
+        main(["revoke-results", *args, "--institution", "uni-a", "--token", "not-used"])
+    except SystemExit as stop:
+        return str(stop.code)
+    raise AssertionError("the command did not stop")

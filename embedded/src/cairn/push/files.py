@@ -1,12 +1,13 @@
-"""Reading a results file: CSV, JSON (an array, or {"results": [...]}) or JSON lines.
-The CSV columns are documented in the README ("Pushing a results file")."""
+"""Reading a results file, or a file of results to revoke: CSV, JSON (an array, or
+{"results": [...]}) or JSON lines. The CSV columns are documented in the README
+("Pushing a results file", "Revoking results")."""
 
 from __future__ import annotations
 
 import csv
 import hashlib
 import json
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -61,45 +62,80 @@ def _delimiter(header_line: str) -> str:
 
 
 def read_rows(path: Path) -> Iterator[Row]:
+    """The rows of a results file, each the body of `POST /ledger/v1/results`."""
+    yield from _rows(path, CSV_COLUMNS, _from_csv, lambda item: item)
+
+
+def read_revocations(path: Path, reason: str | None = None) -> Iterator[Row]:
+    """The rows of a file of results to revoke, each `{"result_id", "reason"}`: a CSV with
+    a `result_id` column and, optionally, `reason` (any other column is ignored, so a
+    results file or its rejects file will do), or JSON items with those fields. A row's
+    own reason comes first, then `reason`; a row with neither is not sent."""
+    def revocation(item: dict[str, Any]) -> dict[str, Any]:
+        result_id, own = item.get("result_id"), item.get("reason")
+        if not isinstance(result_id, str) or not result_id.strip():
+            raise RowProblem("result_id", "the result id to revoke is missing", "missing")
+        if own is not None and not isinstance(own, str):
+            raise RowProblem("reason", "a reason is text", "invalid")
+        why = (own or "").strip() or reason
+        if not why:
+            raise RowProblem("reason", "no reason: fill in the reason column, or give "
+                                       "--reason for every row", "reason_required")
+        out = {"result_id": result_id.strip(), "reason": why}
+        if isinstance(item.get("institution_id"), str):  # checked against the pusher's
+            out["institution_id"] = item["institution_id"].strip()
+        return out
+
+    yield from _rows(path, ("result_id",), revocation, revocation)
+
+
+Convert = Callable[[dict[str, Any]], dict[str, Any]]  # raises RowProblem
+
+
+def _rows(path: Path, columns: Sequence[str], from_csv: Convert, from_json: Convert
+          ) -> Iterator[Row]:
     suffix = path.suffix.lower()
     if suffix == ".csv":
-        yield from _csv_rows(path)
+        yield from _csv_rows(path, columns, from_csv)
     elif suffix in (".jsonl", ".ndjson"):
         with path.open(encoding="utf-8") as fh:
             for n, line in enumerate(fh, start=1):
                 if line.strip():
-                    yield _json_row(n, line)
+                    yield _json_row(n, line, from_json)
     elif suffix == ".json":
         data = json.loads(path.read_text(encoding="utf-8"))
         items = data.get("results") if isinstance(data, dict) else data
         if not isinstance(items, list):
             raise ValueError('a JSON results file is an array or {"results": [...]}')
         for n, item in enumerate(items, start=1):
-            yield _item_row(n, item)
+            yield _item_row(n, item, from_json)
     else:
         raise ValueError(f"unknown results file type {suffix!r}: use .csv, .json or .jsonl")
 
 
-def _json_row(n: int, line: str) -> Row:
+def _json_row(n: int, line: str, convert: Convert) -> Row:
     try:
         item = json.loads(line)
     except json.JSONDecodeError as error:
         return Row(n, None, RowProblem("row", f"malformed JSON: {error.msg}"), line.rstrip("\n"))
-    return _item_row(n, item)
+    return _item_row(n, item, convert)
 
 
-def _item_row(n: int, item: Any) -> Row:
-    if isinstance(item, dict):
-        return Row(n, item, source=item)
-    return Row(n, None, RowProblem("row", "a result is a JSON object"), item)
+def _item_row(n: int, item: Any, convert: Convert) -> Row:
+    if not isinstance(item, dict):
+        return Row(n, None, RowProblem("row", "a result is a JSON object"), item)
+    try:
+        return Row(n, convert(item), source=item)
+    except RowProblem as error:
+        return Row(n, None, error, item)
 
 
-def _csv_rows(path: Path) -> Iterator[Row]:
+def _csv_rows(path: Path, columns: Sequence[str], convert: Convert) -> Iterator[Row]:
     with path.open(encoding="utf-8-sig", newline="") as fh:
         delimiter = _delimiter(fh.readline())
         fh.seek(0)
         reader = csv.DictReader(fh, delimiter=delimiter)
-        missing = [c for c in CSV_COLUMNS if c not in (reader.fieldnames or ())]
+        missing = [c for c in columns if c not in (reader.fieldnames or ())]
         if missing:
             raise ValueError(f"the CSV header lacks: {', '.join(missing)}")
         width = len(reader.fieldnames or ())
@@ -110,7 +146,7 @@ def _csv_rows(path: Path) -> Iterator[Row]:
                 given = sum(value is not None for value in record.values()) + len(extra)
                 if given != width:  # a short row's missing values are None
                     raise RowProblem("row", f"has {given} values, the header {width} columns")
-                yield Row(line, _from_csv(record), source=record)
+                yield Row(line, convert(record), source=record)
             except RowProblem as error:
                 yield Row(line, None, error, record)
 

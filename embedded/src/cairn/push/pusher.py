@@ -9,14 +9,18 @@ With a correction reason (`--correct`), a row the ledger answers `conflict` for 
 result is recorded under its id, R-LG-2) is sent as a correction of that achievement
 (R-LG-3): the way a registrar pushes a results file again after an exam board changed
 marks. A correction sent again answers "already the latest content" and appends nothing,
-so a resumed push corrects nothing twice either."""
+so a resumed push corrects nothing twice either.
+
+`revoke_file` revokes the results a file names (R-LG-3), as many at a time, with the same
+progress, resumption and rejects file: a revocation sent again with the same reason
+answers as the first time and appends nothing."""
 
 from __future__ import annotations
 
 import asyncio
 import json
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -24,13 +28,16 @@ from urllib.parse import quote
 
 import httpx
 
-from cairn.push.files import Row, RowProblem, fingerprint, read_rows
+from cairn.push.files import Row, RowProblem, fingerprint, read_revocations, read_rows
 from cairn.push.rejects import RejectsFile, describe
 
 BATCH_PATH = "/ledger/v1/results/batch"
 CORRECTIONS_PATH = "/ledger/v1/achievements/{aid}/corrections"
+REVOCATION_PATH = "/ledger/v1/achievements/{aid}/revocation"
 RETRIES = 4
-CORRECTIONS_AT_ONCE = 8  # corrections in flight (each one transaction on the ledger)
+AMENDMENTS_AT_ONCE = 8  # corrections or revocations in flight (each one ledger transaction)
+REVOCATION_BATCH = 100  # rows of a revocation file between two saves of its progress
+RECORDED = ("created", "corrected", "duplicate", "revoked")  # the outcomes that are done
 
 
 class PushAborted(Exception):
@@ -41,6 +48,7 @@ class PushAborted(Exception):
 class Summary:
     created: int = 0
     corrected: int = 0  # conflicts sent as corrections (--correct)
+    revoked: int = 0  # cairn revoke-results
     duplicate: int = 0
     conflict: int = 0
     rejected: int = 0
@@ -49,7 +57,8 @@ class Summary:
 
     @property
     def rows(self) -> int:
-        return self.created + self.corrected + self.duplicate + self.conflict + self.rejected
+        return (self.created + self.corrected + self.revoked + self.duplicate + self.conflict
+                + self.rejected)
 
     def note(self, outcome: str, line: int, result_id: str, why: str | None = None,
              detail: str | None = None) -> None:
@@ -79,6 +88,7 @@ class Progress:
     summary: Summary
     rejects_bytes: int = 0  # the rejects file's size when this was saved (cairn.push.rejects)
     correction_reason: str | None = None  # --correct: conflicts are sent as corrections
+    revocation_reason: str | None = None  # revoke-results --reason: rows without their own
 
     def save(self, path: Path) -> None:
         data = {**asdict(self), "summary": self.summary.to_json()}
@@ -87,23 +97,32 @@ class Progress:
         tmp.replace(path)  # never a half-written progress file
 
     @classmethod
-    def load(cls, path: Path, file_sha256: str, batch_size: int,
-             correction_reason: str | None = None) -> Progress:
+    def load(cls, path: Path, file_sha256: str, batch_size: int, *,
+             correction_reason: str | None = None, revocation_reason: str | None = None
+             ) -> Progress:
         """The saved progress of this push; a new one if none was saved for this file,
-        batch size and correction reason (a push run again with `--correct` after one
-        without must send its first batches again, to correct their conflicts)."""
+        batch size and reason (a push run again with `--correct` after one without must
+        send its first batches again, to correct their conflicts)."""
+        reasons = {"correction_reason": correction_reason,
+                   "revocation_reason": revocation_reason}
         if path.exists():
             data = json.loads(path.read_text())
-            if (data["file_sha256"], data["batch_size"], data.get("correction_reason")) == (
-                    file_sha256, batch_size, correction_reason):
+            if (data["file_sha256"], data["batch_size"]) == (file_sha256, batch_size) and all(
+                    data.get(key) == value for key, value in reasons.items()):
                 return cls(file_sha256, batch_size, data["batches_done"],
                            Summary.from_json(data["summary"]), data.get("rejects_bytes", 0),
-                           correction_reason)
-        return cls(file_sha256, batch_size, 0, Summary(), correction_reason=correction_reason)
+                           **reasons)
+        return cls(file_sha256, batch_size, 0, Summary(), **reasons)
+
+    def started_again(self, rejects_bytes: int) -> Progress:
+        """This push from its first batch, nothing counted."""
+        return replace(self, batches_done=0, summary=Summary(), rejects_bytes=rejects_bytes)
 
 
-def progress_path(results_file: Path) -> Path:
-    return results_file.with_name(results_file.name + ".cairn-progress.json")
+def progress_path(results_file: Path, kind: str = "progress") -> Path:
+    """Beside the file: `.cairn-progress.json` for a push, `.cairn-revocations.json` for a
+    revocation run of the same file."""
+    return results_file.with_name(f"{results_file.name}.cairn-{kind}.json")
 
 
 async def push_file(path: Path, client: httpx.AsyncClient, *, batch_size: int = 1000,
@@ -117,12 +136,59 @@ async def push_file(path: Path, client: httpx.AsyncClient, *, batch_size: int = 
     ledger would refuse its whole batch, 403). `correct`: the reason to send each conflicting
     row as a correction with (module docstring); None leaves them conflicts."""
     rows = [_sendable(row, institution) for row in read_rows(path)]
+    progress = Progress.load(progress_path(path), fingerprint(path), batch_size,
+                             correction_reason=correct)
+
+    async def answer(batch: list[Row]) -> list[Answered]:
+        answered = [(row, _outcome(item["outcome"]), item.get("errors") or [])
+                    for row, item in zip(batch, (await _send(client, batch))["results"],
+                                         strict=True)]
+        return answered if correct is None else await _corrected(client, answered, correct)
+
+    return await _run(path, rows, answer, progress, progress_path(path), RejectsFile(path),
+                      restart=restart, on_batch=on_batch, stop_after=stop_after)
+
+
+async def revoke_file(path: Path, client: httpx.AsyncClient, *, institution: str,
+                      reason: str | None = None, restart: bool = False,
+                      batch_size: int = REVOCATION_BATCH,
+                      on_batch: Callable[[Progress, int], None] | None = None,
+                      stop_after: int | None = None) -> Progress:
+    """Revoke each result `path` names (cairn.push.files.read_revocations) as
+    `institution`, with its row's reason or else `reason`: `revoked`; `duplicate` when
+    revoked before with that reason; `rejected` with the ledger's reason (no such result,
+    revoked before with another reason). The rows not revoked go to
+    `<file>.not-revoked.csv` (or `.jsonl`); the progress to `<file>.cairn-revocations.json`."""
+    rows = [_sendable(row, institution) for row in read_revocations(path, reason)]
+    state_file = progress_path(path, "revocations")
+    progress = Progress.load(state_file, fingerprint(path), batch_size,
+                             revocation_reason=reason)
+
+    async def answer(batch: list[Row]) -> list[Answered]:
+        return await _amended(client, [(row, "", []) for row in batch], REVOCATION_PATH,
+                              lambda row: {"reason": row.result["reason"]},
+                              {201: "revoked", 200: "duplicate"}, what="revocation",
+                              member=institution)
+
+    return await _run(path, rows, answer, progress, state_file,
+                      RejectsFile(path, "not-revoked"), restart=restart, on_batch=on_batch,
+                      stop_after=stop_after)
+
+
+Answered = tuple[Row, str, list[dict[str, Any]]]  # a row, its outcome, why
+
+
+async def _run(path: Path, rows: list[Row],
+               answer: Callable[[list[Row]], Awaitable[list[Answered]]], progress: Progress,
+               state_file: Path, rejects: RejectsFile, *, restart: bool,
+               on_batch: Callable[[Progress, int], None] | None, stop_after: int | None
+               ) -> Progress:
+    """Send `rows` in batches of `progress.batch_size` from where the saved `progress`
+    stopped, each answered by `answer`; count the outcomes, write the rows not recorded
+    to `rejects`, and save the progress after each batch."""
     csv_file = path.suffix.lower() == ".csv"
-    state_file, rejects = progress_path(path), RejectsFile(path)
-    progress = Progress.load(state_file, fingerprint(path), batch_size, correct)
     if restart or progress.batches_done == 0:
-        progress = Progress(progress.file_sha256, batch_size, 0, Summary(), rejects.start(),
-                            correct)
+        progress = progress.started_again(rejects.start())
         unsent = [(row, "rejected", row.problem.errors()) for row in rows
                   if row.problem is not None]
         for row, outcome, errors in unsent:  # reported once, at the start
@@ -131,20 +197,15 @@ async def push_file(path: Path, client: httpx.AsyncClient, *, batch_size: int = 
     else:
         rejects.resume(progress.rejects_bytes)
     readable = [row for row in rows if row.problem is None]
-    batches = [readable[i:i + batch_size] for i in range(0, len(readable), batch_size)]
+    size = progress.batch_size
+    batches = [readable[i:i + size] for i in range(0, len(readable), size)]
     for sent_now, number in enumerate(range(progress.batches_done, len(batches))):
         if stop_after is not None and sent_now >= stop_after:
             break
-        batch = batches[number]
-        answered = [(row, _outcome(item["outcome"]), item.get("errors") or [])
-                    for row, item in zip(batch, (await _send(client, batch))["results"],
-                                         strict=True)]
-        if correct is not None:
-            answered = await _corrected(client, answered, correct)
         not_recorded = []
-        for row, outcome, errors in answered:
+        for row, outcome, errors in await answer(batches[number]):
             _note(progress.summary, row, outcome, errors, csv_file)
-            if outcome in ("conflict", "rejected"):
+            if outcome not in RECORDED:
                 not_recorded.append((row, outcome, errors))
         progress.rejects_bytes = rejects.write(not_recorded)  # before the progress counts them
         progress.batches_done = number + 1
@@ -156,9 +217,11 @@ async def push_file(path: Path, client: httpx.AsyncClient, *, batch_size: int = 
     return progress
 
 
-def sendable_rows(path: Path, institution: str | None = None) -> int:
-    """How many rows of `path` a push sends (for its progress bar)."""
-    return sum(_sendable(row, institution).problem is None for row in read_rows(path))
+def sendable_rows(path: Path, institution: str | None = None, *,
+                  revocations: bool = False, reason: str | None = None) -> int:
+    """How many rows of `path` a push (or a revocation run) sends, for its progress bar."""
+    rows = read_revocations(path, reason) if revocations else read_rows(path)
+    return sum(_sendable(row, institution).problem is None for row in rows)
 
 
 def _sendable(row: Row, institution: str | None) -> Row:
@@ -173,7 +236,7 @@ def _sendable(row: Row, institution: str | None) -> Row:
 def _note(summary: Summary, row: Row, outcome: str, errors: list[dict[str, Any]],
           csv_file: bool) -> None:
     """Count the row; for one not recorded, its reasons' codes and what they say."""
-    if outcome in ("created", "corrected", "duplicate"):
+    if outcome in RECORDED:
         summary.note(outcome, row.line, str(row.result.get("result_id", "?")))
         return
     source = row.result if row.result is not None else row.source
@@ -188,9 +251,6 @@ def _outcome(outcome: str) -> str:
         outcome, "rejected")
 
 
-Answered = tuple[Row, str, list[dict[str, Any]]]  # a row, its outcome, why
-
-
 async def _send(client: httpx.AsyncClient, batch: list[Row]) -> dict[str, Any]:
     response = await _post(client, BATCH_PATH, {"results": [row.result for row in batch]})
     if response.status_code != 200:
@@ -203,39 +263,53 @@ async def _corrected(client: httpx.AsyncClient, answered: list[Answered],
     """`answered` with each conflict sent as a correction (R-LG-3) and answered by it:
     `corrected`; `duplicate` when the achievement already holds this content (a
     correction sent before); `rejected` with the ledger's reason (revoked, or a row that
-    changes the learner). Rows of one achievement are sent in the file's order."""
+    changes the learner)."""
+    return await _amended(client, answered, CORRECTIONS_PATH,
+                          lambda row: {"result": row.result, "reason": reason},
+                          {201: "corrected", 200: "duplicate"}, what="correction",
+                          only="conflict")
+
+
+async def _amended(client: httpx.AsyncClient, answered: list[Answered], path: str,
+                   body: Callable[[Row], Any], outcomes: dict[int, str], *, what: str,
+                   only: str | None = None, member: str | None = None) -> list[Answered]:
+    """`answered` with each row (or each answered `only`) sent to its achievement's `path`
+    (a correction or a revocation, R-LG-3: `what`) and answered by it: `outcomes` by
+    status, else `rejected` with the ledger's reason. The achievement is `member`'s, or
+    its row's institution's. AMENDMENTS_AT_ONCE at a time; the rows of one achievement in
+    the file's order."""
     by_achievement: dict[str, list[int]] = {}
     for i, (row, outcome, _) in enumerate(answered):
-        if outcome == "conflict":
-            aid = f"{row.result['institution_id']}:{row.result['result_id']}"
+        if only is None or outcome == only:
+            aid = f"{member or row.result['institution_id']}:{row.result['result_id']}"
             by_achievement.setdefault(aid, []).append(i)
-    out, slots = list(answered), asyncio.Semaphore(CORRECTIONS_AT_ONCE)
+    out, slots = list(answered), asyncio.Semaphore(AMENDMENTS_AT_ONCE)
 
-    async def correct(aid: str, indexes: list[int]) -> None:
+    async def amend(aid: str, indexes: list[int]) -> None:
         async with slots:
             for i in indexes:
                 row = answered[i][0]
-                out[i] = (row, *await _correct(client, aid, row, reason))
+                response = await _post(client, path.format(aid=quote(aid, safe=":")),
+                                       body(row))
+                out[i] = (row, *_amendment_outcome(response, outcomes, what))
 
-    await asyncio.gather(*(correct(aid, ix) for aid, ix in by_achievement.items()))
+    await asyncio.gather(*(amend(aid, ix) for aid, ix in by_achievement.items()))
     return out
 
 
-async def _correct(client: httpx.AsyncClient, aid: str, row: Row,
-                   reason: str) -> tuple[str, list[dict[str, Any]]]:
-    response = await _post(client, CORRECTIONS_PATH.format(aid=quote(aid, safe=":")),
-                           {"result": row.result, "reason": reason})
-    if response.status_code in (200, 201):
-        return ("corrected" if response.status_code == 201 else "duplicate"), []
+def _amendment_outcome(response: httpx.Response, outcomes: dict[int, str], what: str
+                       ) -> tuple[str, list[dict[str, Any]]]:
+    if response.status_code in outcomes:
+        return outcomes[response.status_code], []
     if response.status_code in (401, 403):
-        raise PushAborted(f"the ledger refused a correction: {_problem(response)}")
-    problem = _json(response)  # 409 already_revoked, 422 correction_changes_identity
+        raise PushAborted(f"the ledger refused a {what}: {_problem(response)}")
+    problem = _json(response)  # 404 not found, 409 already_revoked, 422 changes identity
     errors = problem.get("errors")
     if isinstance(errors, list) and errors:
         return "rejected", errors
     return "rejected", [{"field": problem.get("field") or "result_id",
                          "reason": problem.get("code") or str(response.status_code),
-                         "message": f"correction refused: "
+                         "message": f"{what} refused: "
                                     f"{problem.get('title') or response.text[:200]}"}]
 
 

@@ -23,9 +23,10 @@ from cairn.push.files import Row, csv_header
 REJECT_COLUMNS = ("line", "outcome", "reasons")
 
 
-def rejects_path(results_file: Path) -> Path:
+def rejects_path(results_file: Path, kind: str = "rejected") -> Path:
+    """`results.csv.rejected.csv` for a push; `kind` "not-revoked" for a revocation run."""
     suffix = ".csv" if results_file.suffix.lower() == ".csv" else ".jsonl"
-    return results_file.with_name(f"{results_file.name}.rejected{suffix}")
+    return results_file.with_name(f"{results_file.name}.{kind}{suffix}")
 
 
 def csv_column(field: str) -> str:
@@ -48,8 +49,8 @@ def describe(errors: Sequence[dict[str, Any]], *, csv_file: bool, codes: bool = 
 class RejectsFile:
     """Appends the rows a push could not record (rejected or conflicting)."""
 
-    def __init__(self, results_file: Path) -> None:
-        self.path = rejects_path(results_file)
+    def __init__(self, results_file: Path, kind: str = "rejected") -> None:
+        self.path = rejects_path(results_file, kind)
         self._csv = results_file.suffix.lower() == ".csv"
         columns, self._delimiter = csv_header(results_file) if self._csv else ([], ",")
         self._header = [*REJECT_COLUMNS, *columns] if self._csv else []  # the file's own

@@ -1,31 +1,34 @@
-"""What `cairn push-results` prints: a progress bar on stderr and a closing summary."""
+"""What `cairn push-results` and `cairn revoke-results` print: a progress bar on stderr
+and a closing summary."""
 
 from __future__ import annotations
 
 import sys
 from pathlib import Path
 
-from cairn.push.pusher import Progress
+from cairn.push.pusher import Progress, Summary
+
+REVOCATION_COUNTS = ("revoked", "duplicate", "rejected")
 
 
-def progress_bar(progress: Progress, total_batches: int) -> None:
+def progress_bar(progress: Progress, total_batches: int,
+                 counts: tuple[str, ...] | None = None) -> None:
+    """`counts`: the outcomes shown (a push's by default)."""
     s, width = progress.summary, 30
+    if counts is None:
+        counts = ("created", *(("corrected",) if progress.correction_reason else ()),
+                  "duplicate", "conflict", "rejected")
     done = int(width * progress.batches_done / max(total_batches, 1))
     sys.stderr.write(f"\r[{'#' * done}{'.' * (width - done)}] batch {progress.batches_done}/"
-                     f"{total_batches}  created {s.created}  "
-                     + (f"corrected {s.corrected}  " if progress.correction_reason else "")
-                     + f"duplicate {s.duplicate}  "
-                     f"conflict {s.conflict}  rejected {s.rejected}")
+                     f"{total_batches}  " + "  ".join(f"{name} {getattr(s, name)}"
+                                                      for name in counts))
     sys.stderr.flush()
 
 
 def summary_text(progress: Progress, total_batches: int, rejects: Path | None = None) -> str:
     """`rejects`: the file the rows not recorded were written to (cairn.push.rejects)."""
     s = progress.summary
-    complete = progress.batches_done >= total_batches
-    lines = ["", f"{'Done' if complete else 'Interrupted: run again to resume'} "
-                 f"({progress.batches_done} of {total_batches} batches, {s.rows} rows)",
-             f"  accepted   {s.created}"]
+    lines = [_headline(progress, total_batches), f"  accepted   {s.created}"]
     if progress.correction_reason is not None:
         lines.append(f"  corrected  {s.corrected}  (a different result was recorded under "
                      f"the same id: corrected, {progress.correction_reason!r})")
@@ -34,14 +37,37 @@ def summary_text(progress: Progress, total_batches: int, rejects: Path | None = 
               + (": push again with --correct REASON to send these as corrections)"
                  if s.conflict else ")"),
               f"  rejected   {s.rejected}"]
+    return "\n".join(lines + _details(s, rejects, "recorded", "push"))
+
+
+def revocation_summary_text(progress: Progress, total_batches: int,
+                            rejects: Path | None = None) -> str:
+    """`rejects`: the file the rows not revoked were written to."""
+    s = progress.summary
+    lines = [_headline(progress, total_batches),
+             f"  revoked    {s.revoked}",
+             f"  duplicate  {s.duplicate}  (revoked before, with the same reason)",
+             f"  rejected   {s.rejected}"]
+    return "\n".join(lines + _details(s, rejects, "revoked", "revoke"))
+
+
+def _headline(progress: Progress, total_batches: int) -> str:
+    complete = progress.batches_done >= total_batches
+    return (f"\n{'Done' if complete else 'Interrupted: run again to resume'} "
+            f"({progress.batches_done} of {total_batches} batches, {progress.summary.rows} "
+            "rows)")
+
+
+def _details(s: Summary, rejects: Path | None, done: str, verb: str) -> list[str]:
+    lines = []
     if s.reasons:
         lines.append("  reasons:")
         lines += [f"    {n:>6}  {why}" for why, n in s.reasons.most_common(15)]
         lines.append("  first examples (line, result id, why):")
         lines += [f"    {line:>6}  {rid}  {why}" for line, rid, why in s.examples[:10]]
     if rejects is not None and s.conflict + s.rejected:
-        lines.append(f"  every row not recorded, with its reasons: {rejects}")
+        lines.append(f"  every row not {done}, with its reasons: {rejects}")
         if rejects.suffix == ".csv":
-            lines.append("  (fix the rows there and push that file: its first three columns "
-                         "are ignored)")
-    return "\n".join(lines)
+            lines.append(f"  (fix the rows there and {verb} that file: its first three "
+                         "columns are ignored)")
+    return lines
