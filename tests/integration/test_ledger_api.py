@@ -243,6 +243,46 @@ async def test_correction_and_revocation_show_in_the_statement_with_the_original
     assert (verified["ok"], verified["checked"]) == (True, 4)
 
 
+async def test_a_conflict_says_what_became_of_the_achievement_holding_the_id(ledger_api, inst):
+    """R-LG-2 with R-LG-3: a conflict names the achievement holding the result id, its
+    status, and whether it was corrected to exactly what was sent (nothing to do), in the
+    409 and in a batch's item; nothing is written either way."""
+    app, client = ledger_api
+    iid, me = inst
+    lid = unique("L")
+    for rid in ("r1", "r2"):
+        assert (await client.post("/v1/results", json=result(iid, lid, rid),
+                                  headers=me)).status_code == 201
+    remarked = result(iid, lid, "r1", grade={"scale": "UK-PERCENT", "value": "72"})
+    other = result(iid, lid, "r1", grade={"scale": "UK-PERCENT", "value": "55"})
+
+    clash = (await client.post("/v1/results", json=remarked, headers=me)).json()
+    assert (clash["achievement_id"], clash["achievement_status"], clash["matches_latest"]) == (
+        f"{iid}:r1", "current", False)
+    assert clash["title"].endswith("send a correction to change it")
+    assert (await client.post(f"/v1/achievements/{iid}:r1/corrections", headers=me, json={
+        "result": remarked, "reason": "remark"})).status_code == 201
+    assert (await client.post(f"/v1/achievements/{iid}:r2/revocation", headers=me,
+                              json={"reason": "misconduct"})).status_code == 201
+    written = await count(app, learner_id=lid)
+
+    clash = (await client.post("/v1/results", json=remarked, headers=me)).json()
+    assert (clash["code"], clash["achievement_status"], clash["matches_latest"]) == (
+        "result_id_conflict", "corrected", True)
+    assert clash["title"].endswith("since corrected to this one: nothing to do")
+    batch = await client.post("/v1/results/batch", headers=me, json={"results": [
+        remarked, other, result(iid, lid, "r2", title="Renamed"), result(iid, lid, "r1")]})
+    items = batch.json()["results"]
+    assert [(i["outcome"], i.get("achievement_status"), i.get("matches_latest"))
+            for i in items] == [("conflict", "corrected", True),
+                                ("conflict", "corrected", False),
+                                ("conflict", "revoked", False),
+                                ("duplicate", None, None)]  # answers as the first time
+    assert items[2]["achievement_id"] == f"{iid}:r2" and "ledger_seq" not in items[2]
+    assert items[2]["errors"][0]["message"].endswith("a revoked result cannot be corrected")
+    assert await count(app, learner_id=lid) == written
+
+
 async def test_a_member_reads_what_it_recorded_page_by_page_in_its_latest_state(
         ledger_api, inst):
     """A registrar reconciles: every result the member recorded, by result id, each as it

@@ -198,6 +198,11 @@ async def test_a_file_pushed_again_with_correct_sends_its_changed_rows_as_correc
         assert (read["original"]["grade"]["value"], read["latest"]["grade"]["value"]) == (
             "42", "75")
 
+        # The same file pushed later without --correct: the corrected row is what the
+        # ledger holds now (a duplicate); the other two are still conflicts.
+        later = await push_file(path, client, institution=inst, restart=True)
+        assert (later.summary.duplicate, later.summary.conflict) == (25, 2)
+
         # Pushed again (an interrupted push resent): nothing appended, nothing corrected.
         again = await push_file(path, client, institution=inst, restart=True,
                                 correct="Exam board 2026-06-30: marks moderated")

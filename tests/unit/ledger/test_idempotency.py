@@ -5,7 +5,13 @@ from __future__ import annotations
 from hypothesis import given
 from hypothesis import strategies as st
 
-from ledger.domain.idempotency import Decision, decide, decide_batch, result_conflict
+from ledger.domain.idempotency import (
+    Decision,
+    conflict_message,
+    decide,
+    decide_batch,
+    result_conflict,
+)
 
 
 def test_a_new_key_is_new() -> None:
@@ -18,9 +24,25 @@ def test_the_same_result_again_is_same() -> None:
 
 def test_a_different_result_under_the_id_is_a_conflict() -> None:
     assert decide("sha256:a", "sha256:b") is Decision.CONFLICT
-    error = result_conflict("uni-north", "2026-000123")
+    error = result_conflict("uni-north", "2026-000123", achievement_id="uni-north:2026-000123")
     assert error.status == 409 and error.code == "result_id_conflict"
-    assert error.details == {"institution_id": "uni-north", "result_id": "2026-000123"}
+    assert error.details == {"institution_id": "uni-north", "result_id": "2026-000123",
+                             "achievement_id": "uni-north:2026-000123",
+                             "achievement_status": "current",
+                             "matches_latest": False}
+    assert error.message.endswith("send a correction to change it")
+
+
+def test_a_conflict_says_what_became_of_the_achievement_holding_the_id() -> None:
+    """R-LG-2 with R-LG-3: the id's achievement corrected to exactly this result needs
+    nothing; a revoked one cannot be corrected."""
+    assert conflict_message("uni-north", "R1", "corrected", matches_latest=True) == (
+        "uni-north already recorded a different result under id R1, since corrected to "
+        "this one: nothing to do")
+    assert conflict_message("uni-north", "R1", "revoked").endswith(
+        "since revoked: a revoked result cannot be corrected")
+    assert conflict_message("uni-north", "R1", "corrected").endswith(
+        "; send a correction to change it")
 
 
 def test_a_batch_repeating_a_result_records_it_once() -> None:

@@ -140,7 +140,7 @@ async def push_file(path: Path, client: httpx.AsyncClient, *, batch_size: int = 
                              correction_reason=correct)
 
     async def answer(batch: list[Row]) -> list[Answered]:
-        answered = [(row, _outcome(item["outcome"]), item.get("errors") or [])
+        answered = [(row, _outcome(item), item.get("errors") or [])
                     for row, item in zip(batch, (await _send(client, batch))["results"],
                                          strict=True)]
         return answered if correct is None else await _corrected(client, answered, correct)
@@ -246,9 +246,13 @@ def _note(summary: Summary, row: Row, outcome: str, errors: list[dict[str, Any]]
                  describe(errors, csv_file=csv_file) or outcome)
 
 
-def _outcome(outcome: str) -> str:
-    return {"created": "created", "duplicate": "duplicate", "conflict": "conflict"}.get(
-        outcome, "rejected")
+def _outcome(item: dict[str, Any]) -> str:
+    """A batch item's outcome for the summary: a conflict with the achievement's latest
+    content (it was corrected to this row before) is a `duplicate`, nothing to do."""
+    outcome = item["outcome"]
+    if outcome == "conflict" and item.get("matches_latest"):
+        return "duplicate"
+    return outcome if outcome in ("created", "duplicate", "conflict") else "rejected"
 
 
 async def _send(client: httpx.AsyncClient, batch: list[Row]) -> dict[str, Any]:

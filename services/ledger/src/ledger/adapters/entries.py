@@ -122,6 +122,25 @@ async def recorded_results(db: Db, keys: Sequence[tuple[str, str]]
     return {(inst, rid): StoredResult(*rest) for inst, rid, *rest in rows}
 
 
+_AMENDMENTS = """
+    SELECT k.a, e.kind, e.fingerprint
+    FROM unnest($1::text[], $2::text[]) AS k(l, a)
+    CROSS JOIN LATERAL (SELECT kind, fingerprint FROM ledger.entries
+                        WHERE learner_id = k.l AND achievement_id = k.a
+                        AND kind IN ('corrected', 'revoked')
+                        ORDER BY ledger_seq DESC LIMIT 1) AS e"""
+
+
+async def latest_amendments(db: Db, achievements: Sequence[tuple[str, str]]
+                            ) -> dict[str, tuple[str, str | None]]:
+    """R-LG-3: the latest correction or revocation of each (learner_id, achievement_id),
+    as (kind, fingerprint of the corrected result; None for a revocation); achievements
+    never amended are absent. Within each learner's chain, by the primary key."""
+    rows = await _fetch(db, _AMENDMENTS, [lid for lid, _ in achievements],
+                        [aid for _, aid in achievements])
+    return {aid: (kind, fingerprint) for aid, kind, fingerprint in rows}
+
+
 def is_unique_violation(error: BaseException) -> bool:
     """A concurrent writer got there first (same result id, or same chain position)."""
     if isinstance(error, IntegrityError):

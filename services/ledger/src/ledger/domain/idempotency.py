@@ -44,10 +44,24 @@ def decide_batch(existing: Mapping[ResultKey, str],
     return decisions
 
 
-def result_conflict(institution_id: str, result_id: str) -> Conflict:
-    """The 409 for a CONFLICT decision (R-LG-2)."""
+def conflict_message(institution_id: str, result_id: str, status: str = "current",
+                     matches_latest: bool = False) -> str:
+    """What a conflict (R-LG-2) tells the member, given the state of the achievement that
+    holds the id (R-LG-3): `status` current, corrected or revoked; `matches_latest` when
+    it was corrected to exactly the result sent."""
+    first = f"{institution_id} already recorded a different result under id {result_id}"
+    if matches_latest:
+        return f"{first}, since corrected to this one: nothing to do"
+    if status == "revoked":
+        return f"{first}, since revoked: a revoked result cannot be corrected"
+    return f"{first}; send a correction to change it"
+
+
+def result_conflict(institution_id: str, result_id: str, *, achievement_id: str | None = None,
+                    status: str = "current", matches_latest: bool = False) -> Conflict:
+    """The 409 for a CONFLICT decision (R-LG-2), saying what holds the id."""
     return Conflict(
         "result_id_conflict",
-        f"{institution_id} already recorded a different result under id {result_id}; "
-        "send a correction to change it",
-        institution_id=institution_id, result_id=result_id)
+        conflict_message(institution_id, result_id, status, matches_latest),
+        institution_id=institution_id, result_id=result_id, achievement_id=achievement_id,
+        achievement_status=status, matches_latest=matches_latest)

@@ -27,7 +27,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from ledger.adapters import entries as repo
 from ledger.adapters.entries import InsertMethod, NewEntry
 from ledger.domain.achievements import Recorded, achievement_id_for
-from ledger.domain.idempotency import Decision, decide_batch
+from ledger.domain.idempotency import Decision, conflict_message, decide_batch
 from ledger.domain.registration import IDENTIFIER
 from ledger.domain.result_json import parse_submission
 from ledger.domain.results import (
@@ -64,6 +64,10 @@ class ItemOutcome:
     ledger_seq: int | None = None
     learner_id: str | None = None
     errors: list[dict[str, Any]] = field(default_factory=list)
+    # A conflict's achievement as it stands: its status (current, corrected, revoked) and
+    # whether its latest content is this result (it was corrected to it: nothing to do)
+    status: str | None = None
+    matches_latest: bool | None = None
 
 
 @dataclass(frozen=True)
@@ -220,7 +224,11 @@ class _Plan:
 
 def _plan(prepared: list[_Prepared], decisions: list[Decision],
           stored: Mapping[tuple[str, str], Any], heads: dict[str, tuple[int, str]],
-          recorded_at: datetime) -> _Plan:
+          recorded_at: datetime,
+          amended: Mapping[str, tuple[str, str | None]] | None = None) -> _Plan:
+    """`amended`: the latest correction or revocation (kind, fingerprint) of the stored
+    achievements some items conflict with, by achievement id (R-LG-3)."""
+    amended = amended or {}
     writer = ChainWriter(heads, recorded_at)
     first_time = {key: (row.achievement_id, row.ledger_seq, row.learner_id)
                   for key, row in stored.items()}
@@ -237,10 +245,13 @@ def _plan(prepared: list[_Prepared], decisions: list[Decision],
             aid, seq, lid = first_time[institution, rid]
             out.append(ItemOutcome(p.index, rid, Outcome.DUPLICATE, aid, seq, lid))
         else:
-            out.append(ItemOutcome(p.index, rid, Outcome.CONFLICT, errors=[{
+            aid, seq, lid = first_time[institution, rid]
+            status, latest = amended.get(aid, ("current", None))  # the kind is the status
+            same = status == "corrected" and latest == p.fingerprint
+            out.append(ItemOutcome(p.index, rid, Outcome.CONFLICT, aid, seq, lid, errors=[{
                 "field": "result_id", "reason": "result_id_conflict",
-                "message": f"{institution} already recorded a different result under "
-                           f"id {rid}; send a correction to change it"}]))
+                "message": conflict_message(institution, rid, status, same)}],
+                status=status, matches_latest=same))
     return _Plan(writer.rows, out)
 
 
@@ -269,6 +280,11 @@ async def _record(engine: AsyncEngine, prepared: list[_Prepared],
             if new_learners:
                 await repo.lock_learners(db, new_learners)  # before any read of a head
                 heads = await repo.chain_heads(db, new_learners)
-            plan = _plan(prepared, decisions, stored, heads, datetime.now(UTC))
+            conflicting = {(row.learner_id, row.achievement_id) for key, d in zip(
+                keys, decisions, strict=True) if d is Decision.CONFLICT
+                and (row := stored.get(key)) is not None}  # none on the usual path
+            amended = await repo.latest_amendments(db, sorted(conflicting)) if conflicting \
+                else {}
+            plan = _plan(prepared, decisions, stored, heads, datetime.now(UTC), amended)
             await repo.append_entries(db, plan.rows, method=method)
     return plan.outcomes

@@ -54,7 +54,11 @@ def _body(schema: dict) -> dict:
       description="Answered once committed. Results of one member arriving together "
                   "are committed together (group commit); each is decided as if alone.",
       responses={200: {"description": "The same result again: the first answer"},
-                 409: {"description": "Another result holds this result id"}})
+                 409: {"description": "Another result holds this result id "
+                                      "(`result_id_conflict`): the problem names its "
+                                      "`achievement_id`, `achievement_status` (current, "
+                                      "corrected, revoked) and `matches_latest` (it was "
+                                      "corrected to exactly this result: nothing to do)"}})
 async def post_result(caller: Caller, request: Request) -> Response:
     """The hot write: a lean route (shared.http.LeanRoute) and the group commit."""
     require_role(caller, "institution")
@@ -63,7 +67,10 @@ async def post_result(caller: Caller, request: Request) -> Response:
     if outcome.outcome is Outcome.REJECTED:
         raise invalid(outcome.errors)
     if outcome.outcome is Outcome.CONFLICT:
-        raise result_conflict(caller.subject, outcome.result_id or "")
+        raise result_conflict(caller.subject, outcome.result_id or "",
+                              achievement_id=outcome.achievement_id,
+                              status=outcome.status or "current",
+                              matches_latest=bool(outcome.matches_latest))
     body = {"achievement_id": outcome.achievement_id, "ledger_seq": outcome.ledger_seq,
             "learner_id": outcome.learner_id, "result_id": outcome.result_id}
     return json_response(body, 201 if outcome.outcome is Outcome.CREATED else 200)
@@ -74,7 +81,8 @@ async def post_result(caller: Caller, request: Request) -> Response:
                  "results": {"type": "array", "minItems": 1, "maxItems": MAX_BATCH,
                              "items": RESULT_SCHEMA}}}))
 async def post_batch(caller: Caller, request: Request) -> Response:
-    """Per item: created, duplicate (recorded before: the first answer), conflict,
+    """Per item: created, duplicate (recorded before: the first answer), conflict (with
+    the achievement holding the id: achievement_id, achievement_status, matches_latest),
     rejected (with errors). Good items are committed exactly once, also on a retry."""
     require_role(caller, "institution")
     results = batch_items(await json_body(request), "results", MAX_BATCH, "results")

@@ -163,7 +163,10 @@ class RevocationIn(Wire):
 def item_json(item: ItemOutcome) -> dict[str, Any]:
     body: dict[str, Any] = {"index": item.index, "result_id": item.result_id,
                             "outcome": item.outcome.value}
-    if item.achievement_id is not None:
+    if item.status is not None:  # a conflict: the achievement holding the id, as it stands
+        body |= {"achievement_id": item.achievement_id, "achievement_status": item.status,
+                 "matches_latest": item.matches_latest}
+    elif item.achievement_id is not None:
         body |= {"achievement_id": item.achievement_id, "ledger_seq": item.ledger_seq,
                  "learner_id": item.learner_id}
     if item.errors:
