@@ -237,6 +237,17 @@ async def test_correction_and_revocation_show_in_the_statement_with_the_original
     original = (await client.get(f"/v1/achievements/{iid}:r1", headers=me)).json()
     assert original["original"]["grade"]["value"] == "68"  # kept
     assert original["latest"]["grade"]["value"] == "72"
+    # its history: what changed, when, by whom and why
+    assert [{k: v for k, v in h.items() if k != "recorded_at"} for h in original["history"]
+            ] == [{"ledger_seq": 1, "kind": "recorded", "by": iid},
+                  {"ledger_seq": 3, "kind": "corrected", "by": iid, "reason": "remark",
+                   "changes": [{"field": "credit.value", "from": "15", "to": "20"},
+                               {"field": "grade.value", "from": "68", "to": "72"}]}]
+    revoked_view = (await client.get(f"/v1/achievements/{iid}:r2",
+                                     headers=auth("learner", lid))).json()
+    assert [(h["kind"], h.get("reason")) for h in revoked_view["history"]] == [
+        ("recorded", None), ("revoked", "academic misconduct")]
+    assert revoked_view["history"][1]["recorded_at"].endswith("Z")
     assert (await client.get(f"/v1/achievements/{iid}:r1",
                              headers=auth("learner", "someone"))).status_code == 403
     verified = (await client.get(f"/v1/learners/{lid}/verify", headers=ADMIN)).json()

@@ -129,6 +129,16 @@ async def test_an_awarded_decision_is_recorded_once_and_locks_its_credit(
         assert {x["used_by_award"] for x in view.json()["achievements"]} == {first, again, None}
         verified = await client.get(f"/v1/learners/{lid}/verify", headers=ADMIN)
         assert verified.status_code == 200 and verified.json()["ok"] is True
+        # One achievement's own view, and the member's list, know the awards too (an
+        # award is a later entry of the chain that names it only in its event).
+        one = (await client.get(f"/v1/achievements/{a}", headers=auth("learner", lid))).json()
+        assert one["used_by_award"] == again
+        assert [(h["kind"], h.get("award_id"), h["by"]) for h in one["history"]] == [
+            ("recorded", None, iid), ("award_conferred", first, "uni-north"),
+            ("award_conferred", again, "uni-north")]
+        listed = (await client.get(f"/v1/institutions/{iid}/results", headers=me)).json()
+        assert {x["achievement_id"]: x["used_by_award"] for x in listed["results"]} == {
+            a: again, b: first, c: None, d: again}
 
         records = await ledger_events_for(bus, {lid}, expected=7)
         conferred = [decode_event(r.value) for r in records]

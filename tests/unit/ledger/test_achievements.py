@@ -16,17 +16,21 @@ from hypothesis import strategies as st
 
 from ledger.domain.achievements import (
     AwardConferred,
+    FieldChange,
     NotIssuer,
     Status,
     achievement_id_for,
     check_correction,
     check_revocation,
     correction_is_noop,
+    field_changes,
     fold,
+    history,
 )
 from ledger.domain.chain import link, verify
 from ledger.domain.entry_events import EVENT_TYPES, entry_event, entry_from_event
-from shared.domain.credit import Credit
+from ledger.domain.results import Grade
+from shared.domain.credit import Credit, CreditScheme
 from shared.domain.errors import Conflict, NotFound, RuleViolation
 from tests.unit.ledger.builders import corrected, ops, recorded, result, revoked, valid_ledger
 
@@ -176,3 +180,30 @@ def test_fold_is_independent_of_batching(steps, cuts) -> None:
     for start, end in pairwise(bounds):
         states = fold(entries[start:end], states)
     assert states == fold(entries)
+
+
+def test_an_achievements_history_says_what_changed_when_by_whom_and_why():
+    """R-LG-3: the history of one achievement among its learner's entries: recorded, each
+    correction with the fields it changed (against the content before it, not the
+    original), the revocation with its reason, and the awards that used it."""
+    award = AwardConferred(5, "claim-1", "pgcert-ds", "uni-scot", (AID, BID))
+    entries = [recorded(1, A), recorded(2, B), corrected(3, A, grade=Grade("UK-PERCENT", "72")),
+               corrected(4, A, grade=Grade("UK-PERCENT", "72"), credit=Credit(
+                   Decimal("20"), CreditScheme.CATS)), award, revoked(6, A)]
+    at = [f"2026-07-0{n}T09:00:00Z" for n in range(1, 7)]
+    steps = history(AID, zip(entries, at, strict=True))
+    assert [(h.ledger_seq, h.kind, h.by, h.recorded_at) for h in steps] == [
+        (1, "recorded", "uni-north", at[0]), (3, "corrected", "uni-north", at[2]),
+        (4, "corrected", "uni-north", at[3]), (5, "award_conferred", "uni-scot", at[4]),
+        (6, "revoked", "uni-north", at[5])]
+    assert steps[1].changes == (FieldChange("grade.value", A.grade.value, "72"),)
+    assert steps[2].changes == (FieldChange("credit.value", "15", "20"),)
+    assert (steps[1].reason, steps[3].award_id) == ("marking error", "claim-1")
+    assert [h.kind for h in history(BID, zip(entries, at, strict=True))] == [
+        "recorded", "award_conferred"]
+
+
+def test_a_field_a_correction_adds_or_drops_is_a_change_from_or_to_none():
+    assert field_changes(A, replace(A, notional_hours=150)) == (
+        FieldChange("notional_hours", None, 150),)
+    assert field_changes(A, A) == ()

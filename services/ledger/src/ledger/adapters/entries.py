@@ -175,34 +175,54 @@ async def achievement_events(conn: AsyncConnection, achievement_id: str) -> list
     """The entries naming one achievement (recorded, corrected, revoked), in chain order:
     its `recorded` entry by the R-LG-2 index, then its learner's chain by the primary
     key (there is no index on achievement_id, migration 0006)."""
-    institution_id, _, result_id = achievement_id.rpartition(":")  # a result id has no ":"
-    recorded, e = entries.alias("recorded"), entries.alias("e")
+    recorded, e = _recorded_as(achievement_id)
     rows = await conn.execute(
         select(e.c.learner_id, e.c.ledger_seq, e.c.event)
         .join(recorded, (e.c.learner_id == recorded.c.learner_id)
               & (e.c.achievement_id == recorded.c.achievement_id))
-        .where(recorded.c.kind == "recorded", recorded.c.institution_id == institution_id,
-               recorded.c.result_id == result_id)
         .order_by(e.c.ledger_seq))
     return list(rows)
 
 
-async def member_results(conn: AsyncConnection, institution_id: str, after: str,
-                         limit: int) -> list[Any]:
-    """The entries of up to `limit` achievements `institution_id` recorded, those with a
-    result id after `after` in result-id order (the R-LG-2 index), each achievement's
-    entries in chain order (its learner's chain, by the primary key)."""
-    recorded, e = entries.alias("recorded"), entries.alias("e")
-    page = (select(recorded.c.learner_id, recorded.c.achievement_id, recorded.c.result_id)
-            .where(recorded.c.kind == "recorded", recorded.c.institution_id == institution_id,
-                   recorded.c.result_id > after)
-            .order_by(recorded.c.result_id).limit(limit).subquery())
+async def achievement_chain(conn: AsyncConnection, achievement_id: str) -> list[Any]:
+    """The whole chain of the learner whose achievement this is, in order (an award that
+    used it is a later entry of that chain, naming it only in its event); empty when
+    there is no such achievement."""
+    recorded, e = _recorded_as(achievement_id)
     rows = await conn.execute(
-        select(page.c.result_id, e.c.learner_id, e.c.ledger_seq, e.c.event)
-        .join(page, (e.c.learner_id == page.c.learner_id)
-              & (e.c.achievement_id == page.c.achievement_id))
-        .order_by(page.c.result_id, e.c.ledger_seq))
+        select(e.c.learner_id, e.c.ledger_seq, e.c.event)
+        .join(recorded, e.c.learner_id == recorded.c.learner_id)
+        .order_by(e.c.ledger_seq))
     return list(rows)
+
+
+def _recorded_as(achievement_id: str) -> tuple[Any, Any]:
+    """(the `recorded` entry of `achievement_id`, by the R-LG-2 index; entries to join it)."""
+    institution_id, _, result_id = achievement_id.rpartition(":")  # a result id has no ":"
+    recorded = (select(entries.c.learner_id, entries.c.achievement_id)
+                .where(entries.c.kind == "recorded", entries.c.institution_id == institution_id,
+                       entries.c.result_id == result_id).subquery("recorded"))
+    return recorded, entries.alias("e")
+
+
+async def member_results(conn: AsyncConnection, institution_id: str, after: str,
+                         limit: int) -> tuple[list[Any], list[Any]]:
+    """Up to `limit` achievements `institution_id` recorded, those with a result id after
+    `after`, in result-id order (the R-LG-2 index): (learner_id, achievement_id) each; and
+    the whole chains of their learners (by the primary key), in order, as (learner_id,
+    ledger_seq, event): an achievement's state may depend on other entries of its chain
+    (an award that used it)."""
+    page = (select(entries.c.learner_id, entries.c.achievement_id)
+            .where(entries.c.kind == "recorded", entries.c.institution_id == institution_id,
+                   entries.c.result_id > after)
+            .order_by(entries.c.result_id).limit(limit))
+    achievements = list(await conn.execute(page))
+    learner_ids = sorted({learner_id for learner_id, _ in achievements})
+    chains = await conn.execute(
+        select(entries.c.learner_id, entries.c.ledger_seq, entries.c.event)
+        .where(entries.c.learner_id.in_(learner_ids))
+        .order_by(entries.c.learner_id, entries.c.ledger_seq)) if learner_ids else []
+    return achievements, list(chains)
 
 
 async def member_framework(conn: AsyncConnection, institution_id: str) -> str | None:

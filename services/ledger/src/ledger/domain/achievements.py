@@ -19,8 +19,9 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, replace
 from enum import StrEnum
+from typing import Any
 
-from ledger.domain.results import ResultSubmission, submission_fingerprint
+from ledger.domain.results import ResultSubmission, submission_fingerprint, submission_json
 from shared.domain.errors import Conflict, NotFound, RuleViolation
 
 
@@ -187,3 +188,72 @@ def fold(entries: Iterable[LedgerEntry],
     for entry in entries:
         apply(folded, entry)
     return folded
+
+
+@dataclass(frozen=True)
+class FieldChange:
+    """One field a correction changed, by its JSON path ("grade.value"), values as given."""
+
+    field: str
+    before: Any
+    after: Any
+
+
+@dataclass(frozen=True)
+class HistoryEntry:
+    """One entry of an achievement's history (R-LG-3): when, what, by whom, why."""
+
+    ledger_seq: int
+    kind: str  # recorded, corrected, revoked, award_conferred
+    recorded_at: str
+    by: str  # the issuing member; for an award, the conferring member
+    reason: str | None = None
+    changes: tuple[FieldChange, ...] = ()  # a correction's, against the content before it
+    award_id: str | None = None
+
+
+def history(achievement_id: str, entries: Iterable[tuple[LedgerEntry, str]]
+            ) -> list[HistoryEntry]:
+    """R-LG-3: what happened to one achievement, in chain order, from its learner's
+    entries given with their `recorded_at`: recorded, each correction with the fields it
+    changed and its reason, a revocation with its reason, the awards that used it."""
+    out: list[HistoryEntry] = []
+    content: ResultSubmission | None = None
+    for entry, at in entries:
+        if isinstance(entry, AwardConferred):
+            if achievement_id in entry.achievement_ids:
+                out.append(HistoryEntry(entry.ledger_seq, "award_conferred", at,
+                                        entry.conferring_member, award_id=entry.award_id))
+        elif entry.achievement_id != achievement_id:
+            continue
+        elif isinstance(entry, Recorded):
+            content = entry.submission
+            out.append(HistoryEntry(entry.ledger_seq, "recorded", at,
+                                    entry.submission.institution_id))
+        elif isinstance(entry, Corrected):
+            changed = field_changes(content, entry.submission) if content else ()
+            content = entry.submission
+            out.append(HistoryEntry(entry.ledger_seq, "corrected", at, entry.institution_id,
+                                    entry.reason, changed))
+        else:
+            out.append(HistoryEntry(entry.ledger_seq, "revoked", at, entry.institution_id,
+                                    entry.reason))
+    return out
+
+
+def field_changes(before: ResultSubmission, after: ResultSubmission) -> tuple[FieldChange, ...]:
+    """The fields of the JSON form (DESIGN §7) that differ, in path order; a list (the
+    subjects) is one field."""
+    old, new = _paths(submission_json(before)), _paths(submission_json(after))
+    return tuple(FieldChange(path, old.get(path), new.get(path))
+                 for path in sorted(old.keys() | new.keys()) if old.get(path) != new.get(path))
+
+
+def _paths(value: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for key, item in value.items():
+        if isinstance(item, Mapping):
+            out |= _paths(item, f"{prefix}{key}.")
+        else:
+            out[f"{prefix}{key}"] = item
+    return out

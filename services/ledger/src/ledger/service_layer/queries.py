@@ -4,12 +4,14 @@ table, so a read reflects every committed write; `ledger_seq` says how far."""
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from ledger.adapters import entries as repo
-from ledger.domain.achievements import AchievementState, fold
+from ledger.domain.achievements import AchievementState, HistoryEntry, fold, history
 from ledger.domain.chain import ChainEntry, Verification, verify
 from ledger.domain.entry_events import entry_from_event
 from shared.domain.errors import NotFound
@@ -30,33 +32,61 @@ async def verify_chain(engine: AsyncEngine, learner_id: str) -> ChainCheck:
     return ChainCheck(learner_id, rows[-1].ledger_seq if rows else 0, result)
 
 
-async def achievement(engine: AsyncEngine, achievement_id: str
-                      ) -> tuple[str, AchievementState]:
-    """(learner_id, latest state) of one achievement."""
+@dataclass(frozen=True)
+class AchievementView:
+    """One achievement as its readers see it: its latest state (R-LG-3: the original kept)
+    and its history."""
+
+    learner_id: str
+    state: AchievementState
+    history: list[HistoryEntry]
+
+
+def _views(chain: Sequence[Mapping[str, Any]], achievement_ids: Iterable[str]
+           ) -> list[AchievementView]:
+    """The views of these achievements of one learner, from their whole chain (the
+    stored events in order): an award later in the chain marks the credit it used."""
+    entries = [(entry_from_event(event), event["recorded_at"]) for event in chain]
+    states = fold(entry for entry, _ in entries)
+    learner_id = chain[0]["learner_id"]
+    return [AchievementView(learner_id, states[aid], history(aid, entries))
+            for aid in achievement_ids]
+
+
+async def achievement(engine: AsyncEngine, achievement_id: str) -> AchievementView:
+    """One achievement, folded from its learner's whole chain."""
     async with engine.connect() as conn:
-        rows = await repo.achievement_events(conn, achievement_id)
+        rows = await repo.achievement_chain(conn, achievement_id)
     if not rows:
         raise NotFound("achievement_not_found", f"no achievement {achievement_id}",
                        achievement_id=achievement_id)
-    return rows[0].learner_id, fold(entry_from_event(r.event) for r in rows)[achievement_id]
+    return _views([r.event for r in rows], [achievement_id])[0]
 
 
 @dataclass(frozen=True)
 class ResultsPage:
-    achievements: list[tuple[str, AchievementState]]  # (learner_id, latest state)
+    achievements: list[AchievementView]
     next_after: str | None  # the result id to read on from; None on the last page
 
 
 async def member_results(engine: AsyncEngine, institution_id: str, *, after: str = "",
                          limit: int) -> ResultsPage:
     """The achievements a member recorded, in result-id order, each in its latest state
-    (R-LG-3): what a registrar reconciles against its own records."""
+    (R-LG-3) with its history: what a registrar reconciles against its own records."""
     async with engine.connect() as conn:
-        rows = await repo.member_results(conn, institution_id, after, limit)
-    by_result: dict[str, list] = {}
+        page, rows = await repo.member_results(conn, institution_id, after, limit)
+    chains: dict[str, list[Mapping[str, Any]]] = {}
     for row in rows:
-        by_result.setdefault(row.result_id, []).append(row)
-    achievements = [(group[0].learner_id,
-                     next(iter(fold(entry_from_event(r.event) for r in group).values())))
-                    for group in by_result.values()]
-    return ResultsPage(achievements, list(by_result)[-1] if len(by_result) == limit else None)
+        chains.setdefault(row.learner_id, []).append(row.event)
+    views = {aid: view for lid, aids in _by_learner(page).items()
+             for aid, view in zip(aids, _views(chains[lid], aids), strict=True)}
+    achievements = [views[aid] for _, aid in page]
+    last = achievements[-1].state.original.result_id if len(page) == limit else None
+    return ResultsPage(achievements, last)
+
+
+def _by_learner(page: Iterable[tuple[str, str]]) -> dict[str, list[str]]:
+    out: dict[str, list[str]] = {}
+    for learner_id, achievement_id in page:
+        out.setdefault(learner_id, []).append(achievement_id)
+    return out

@@ -116,16 +116,16 @@ async def get_verify(lid: LID, caller: Caller, request: Request,
 
 
 @router.get("/achievements/{aid}", tags=["results"],
-            summary="One achievement: original and latest (the learner, the issuer, admin)",
+            summary="One achievement: original, latest and history (the learner, the issuer, admin)",
             responses={404: {"description": "No such achievement (`achievement_not_found`)"}})
 async def get_achievement(aid: AID, caller: Caller, request: Request) -> Response:
-    learner_id, state = await queries.achievement(_engine(request), aid)
-    allowed = (caller.is_admin or (caller.role == "learner" and caller.subject == learner_id)
-               or (caller.role == "institution" and caller.subject == state.issuer))
+    view = await queries.achievement(_engine(request), aid)
+    allowed = (caller.is_admin or (caller.role == "learner" and caller.subject == view.learner_id)
+               or (caller.role == "institution" and caller.subject == view.state.issuer))
     if not allowed:
         raise Problem(403, "wrong_tenant", "Only the learner, the issuer or an administrator "
                       "may read this achievement")
-    return json_response(achievement_json(learner_id, state))
+    return json_response(achievement_json(view))
 
 
 @router.get("/institutions/{iid}/results", tags=["results"],
@@ -145,5 +145,4 @@ async def get_member_results(
         require_institution(caller, iid)
     page = await queries.member_results(_engine(request), iid, after=after, limit=limit)
     return json_response({"institution_id": iid, "next_after": page.next_after,
-                          "results": [achievement_json(lid, state)
-                                      for lid, state in page.achievements]})
+                          "results": [achievement_json(view) for view in page.achievements]})

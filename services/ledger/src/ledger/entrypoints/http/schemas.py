@@ -11,13 +11,14 @@ import orjson
 from fastapi import Request, Response
 from pydantic import BaseModel, Field
 
-from ledger.domain.achievements import AchievementState
+from ledger.domain.achievements import HistoryEntry
 from ledger.domain.chain import Verification
 from ledger.domain.registration import IDENTIFIER, MEMBER_ID
 from ledger.domain.registration import Outcome as RegistrationResult
 from ledger.domain.result_json import REQUIRED_FIELDS
 from ledger.domain.results import Origin, submission_json
 from ledger.service_layer.learners import ItemOutcome as RegistrationOutcome
+from ledger.service_layer.queries import AchievementView
 from ledger.service_layer.recording import ItemOutcome, Outcome
 from shared.contracts.values import Wire
 from shared.domain.credit import CreditScheme
@@ -187,10 +188,25 @@ def verification_json(learner_id: str, ledger_seq: int, v: Verification) -> dict
             "detail": v.detail, "last_hash": v.last_hash}
 
 
-def achievement_json(learner_id: str, state: AchievementState) -> dict[str, Any]:
-    return {"achievement_id": state.achievement_id, "learner_id": learner_id,
+def achievement_json(view: AchievementView) -> dict[str, Any]:
+    state = view.state
+    return {"achievement_id": state.achievement_id, "learner_id": view.learner_id,
             "issuer": state.issuer, "status": state.status.value,
             "recorded_seq": state.recorded_seq, "ledger_seq": state.updated_seq,
             "corrections": state.corrections, "used_by_award": state.used_by_award,
             "revocation_reason": state.revocation_reason,
-            "original": submission_json(state.original), "latest": submission_json(state.latest)}
+            "original": submission_json(state.original), "latest": submission_json(state.latest),
+            "history": [history_json(h) for h in view.history]}
+
+
+def history_json(entry: HistoryEntry) -> dict[str, Any]:
+    body: dict[str, Any] = {"ledger_seq": entry.ledger_seq, "kind": entry.kind,
+                            "recorded_at": entry.recorded_at, "by": entry.by}
+    if entry.kind in ("corrected", "revoked"):
+        body["reason"] = entry.reason
+    if entry.kind == "corrected":
+        body["changes"] = [{"field": c.field, "from": c.before, "to": c.after}
+                           for c in entry.changes]
+    if entry.award_id is not None:
+        body["award_id"] = entry.award_id
+    return body
