@@ -100,3 +100,22 @@ def test_an_empty_object_is_rejected_naming_what_it_lacks(field, named) -> None:
     outcome = _prepare(0, {**FULL, field: {}}, TODAY)
     assert isinstance(outcome, ItemOutcome) and outcome.outcome is Outcome.REJECTED
     assert named in {e["field"] for e in outcome.errors}
+
+
+@pytest.mark.parametrize(("field", "value", "reason"), [
+    ("notional_hours", 2**60, "invalid_notional_hours"),  # was an exception: a 500 batch
+    ("notional_hours", 100_001, "invalid_notional_hours"),
+    ("eu.eqf_level", 2**60, "invalid_level"),  # likewise
+    ("eu.eqf_level", 0, "invalid_level"),  # R-LV-1: EQF 1-8
+    ("eu.eqf_level", 9, "invalid_level")])
+def test_an_integer_out_of_its_range_is_rejected_and_named(field, value, reason) -> None:
+    """Found by the test above (hypothesis, 2026-12-03): an integer past 2**53 where any
+    positive integer was taken made the fingerprint's canonical JSON raise."""
+    outcome = _prepare(0, _replaced(FULL, tuple(field.split(".")), value), TODAY)
+    assert isinstance(outcome, ItemOutcome) and outcome.outcome is Outcome.REJECTED
+    assert [(e["field"], e["reason"]) for e in outcome.errors] == [(field, reason)]
+
+
+def test_the_largest_values_in_range_are_recorded() -> None:
+    body = _replaced(_replaced(FULL, ("notional_hours",), 100_000), ("eu", "eqf_level"), 8)
+    assert not isinstance(_prepare(0, body, TODAY), ItemOutcome)

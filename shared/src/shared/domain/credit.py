@@ -30,6 +30,9 @@ class ConversionMethod(StrEnum):
 
 # R-CR-2: SCQF credit counts one for one with CATS; both are "UK credits".
 UK_SCHEMES = frozenset({CreditScheme.CATS, CreditScheme.SCQF})
+# The most notional hours a course or a result may state: 10,000 UK credits (R-CR-1), far
+# above any qualification; a bound, so that a typo (or a 2**60) is refused, not stored.
+MAX_NOTIONAL_HOURS = 100_000
 
 
 class InvalidCredit(ValueError):

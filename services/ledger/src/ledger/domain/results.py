@@ -21,9 +21,9 @@ from enum import StrEnum
 from typing import Any
 
 from ledger.domain.canonical import canonical_json_fast, sha256_tagged, to_json_value
-from shared.domain.credit import Credit
+from shared.domain.credit import MAX_NOTIONAL_HOURS, Credit
 from shared.domain.errors import RuleViolation
-from shared.domain.levels import Level
+from shared.domain.levels import FRAMEWORK_RANGES, Framework, Level
 from shared.domain.subjects import InvalidSubjects, SubjectShare, validate_subjects
 
 
@@ -110,9 +110,14 @@ def check_submission(sub: ResultSubmission, *, today: date) -> None:
             f"{sub.institution_id} may record results only for its own courses, "
             f"not {sub.course.institution_id}'s", field="course.institution_id")
     hours = sub.notional_hours
-    if hours is not None and (isinstance(hours, bool) or not isinstance(hours, int) or hours <= 0):
-        raise RuleViolation("invalid_notional_hours", "notional_hours must be a positive integer",
-                            field="notional_hours")
+    if hours is not None and (isinstance(hours, bool) or not isinstance(hours, int)
+                              or not 0 < hours <= MAX_NOTIONAL_HOURS):
+        raise RuleViolation("invalid_notional_hours", "notional_hours must be a positive "
+                            f"integer, at most {MAX_NOTIONAL_HOURS:,}", field="notional_hours")
+    eqf, (low, high) = sub.eu.eqf_level, FRAMEWORK_RANGES[Framework.EQF]
+    if eqf is not None and not low <= eqf <= high:  # R-LV-1
+        raise RuleViolation("invalid_level", f"EQF has levels {low}-{high}; {eqf} is outside "
+                            "them", field="eu.eqf_level")
     if not (sub.grade.scale.strip() and sub.grade.value.strip()):
         raise RuleViolation("grade_incomplete", "a grade states its scale and its value",
                             field="grade")

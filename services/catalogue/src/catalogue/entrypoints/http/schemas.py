@@ -19,6 +19,7 @@ from shared.contracts.values import (
     SubjectShareValue,
     Wire,
 )
+from shared.domain.credit import MAX_NOTIONAL_HOURS
 
 Text300 = Annotated[str, StringConstraints(min_length=1, max_length=300, strip_whitespace=True)]
 
@@ -57,7 +58,7 @@ class CourseIn(Wire):
     equivalent_levels: list[LevelValue] = Field(
         default=[], description="R-LV-3: the level stated in other frameworks, where the "
         "mapping is one-to-many")
-    notional_hours: int | None = Field(None, gt=0, le=100_000)
+    notional_hours: int | None = Field(None, gt=0, le=MAX_NOTIONAL_HOURS)
     subjects: list[SubjectShareValue] = Field(min_length=1, max_length=10)
     isced_f: Annotated[str, StringConstraints(pattern=r"^[0-9]{4}$")] | None = Field(
         None, description="ISCED-F 2013 detailed field, four digits, leading zero kept")

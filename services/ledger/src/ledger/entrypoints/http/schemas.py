@@ -21,8 +21,8 @@ from ledger.service_layer.learners import ItemOutcome as RegistrationOutcome
 from ledger.service_layer.queries import AchievementView
 from ledger.service_layer.recording import ItemOutcome, Outcome
 from shared.contracts.values import Wire
-from shared.domain.credit import CreditScheme
-from shared.domain.levels import Framework
+from shared.domain.credit import MAX_NOTIONAL_HOURS, CreditScheme
+from shared.domain.levels import FRAMEWORK_RANGES, Framework
 from shared.errors import Problem
 
 _TEXT = {"type": "string", "minLength": 1, "pattern": r"\S"}  # not blank
@@ -73,12 +73,14 @@ RESULT_SCHEMA = _object({
     "assessed_on": {**_DAY, "description": "not in the future"},
     "origin": {"enum": [o.value for o in Origin], "default": Origin.MEMBER.value,
                "description": "rpl: recognition of prior learning"},
-    "notional_hours": {"type": "integer", "minimum": 1},
+    "notional_hours": {"type": "integer", "minimum": 1, "maximum": MAX_NOTIONAL_HOURS},
     "eu": _object({
         "country": _TEXT, "awarding_body": _TEXT, "assessment": _TEXT,
         "participation": _TEXT, "quality_assurance": _TEXT, "issued_on": _DAY,
         "learning_outcomes": {"type": "array", "items": {"type": "string"}},
-        "workload_ects": _DECIMAL, "eqf_level": {"type": "integer"}},
+        "workload_ects": _DECIMAL, "eqf_level": {
+            "type": "integer", "minimum": FRAMEWORK_RANGES[Framework.EQF][0],
+            "maximum": FRAMEWORK_RANGES[Framework.EQF][1]}},
         closed=True, description="the European micro-credential elements (R-CAT-5)"),
 }, sorted(REQUIRED_FIELDS), closed=True, description="A result (DESIGN §7 body)")
 
