@@ -14,6 +14,7 @@ import orjson
 import pytest
 from sqlalchemy import text
 
+from ledger.entrypoints.events.awards import AwardConferrals
 from shared.contracts import decode_event, encode_event
 from shared.contracts.envelope import new_event
 from shared.contracts.events import ClaimDecidedV1, UsedCreditV1
@@ -55,6 +56,16 @@ async def awards_on_chain(engine, lid: str) -> list[tuple[int, dict]]:
             "SELECT ledger_seq, event FROM ledger.entries WHERE learner_id = :l"
             " AND kind = 'award_conferred' ORDER BY ledger_seq"), {"l": lid})
         return [(seq, orjson.loads(event)) for seq, event in rows]
+
+
+async def refusals(engine, lid: str) -> dict[str, dict]:
+    """The ledger's `award.refused` answers for a learner in its outbox, by claim, in order."""
+    async with engine.connect() as conn:
+        rows = await conn.execute(text(
+            "SELECT payload FROM ledger.outbox WHERE key = :l"
+            " AND event_type = 'cairn.ledger.award.refused.v1' ORDER BY id"), {"l": lid})
+        return {(data := orjson.loads(payload)["data"])["claim_id"]: data
+                for payload in rows.scalars()}
 
 
 async def parked(engine, claim: str) -> list[str]:
@@ -102,13 +113,15 @@ async def test_an_awarded_decision_is_recorded_once_and_locks_its_credit(
         assert award2["award_id"] == again and award2["supersedes"] == [first]
         assert award1["conferring_member"] == "uni-north"
 
-        # The ones the chain did not allow were parked, with their reason (they came
-        # before `again` on the learner's partition, so they have been handled).
-        [revoked] = await parked(engine, uses_revoked)
-        [locked] = await parked(engine, uses_locked)
-        assert revoked.startswith("Conflict achievement_revoked: ")
-        assert locked.startswith("Conflict already_used_by_award: ") and first in locked
-        assert await parked(engine, first) == []  # delivered twice: recorded once, no error
+        # The ones the chain did not allow were answered to the award service, with the
+        # ledger's reason, and not parked (they came before `again` on the learner's
+        # partition, so they have been handled).
+        answered = await refusals(engine, lid)
+        assert {claim: (r["code"], r["achievement_id"]) for claim, r in answered.items()} == {
+            uses_revoked: ("achievement_revoked", c), uses_locked: ("already_used_by_award", a)}
+        assert first in answered[uses_locked]["reason"]
+        for claim in (uses_revoked, uses_locked, first):  # `first` delivered twice: no error
+            assert await parked(engine, claim) == []
 
         statement = await client.get(f"/v1/learners/{lid}/statement",
                                      headers=auth("learner", lid))
@@ -140,10 +153,21 @@ async def test_an_awarded_decision_is_recorded_once_and_locks_its_credit(
         assert {x["achievement_id"]: x["used_by_award"] for x in listed["results"]} == {
             a: again, b: first, c: None, d: again}
 
-        records = await ledger_events_for(bus, {lid}, expected=7)
-        conferred = [decode_event(r.value) for r in records]
-        conferred = [e for e in conferred if e.type == "cairn.ledger.award.conferred.v1"]
+        records = await ledger_events_for(bus, {lid}, expected=9)  # 7 entries, 2 refusals
+        published = [decode_event(r.value) for r in records]
+        conferred = [e for e in published if e.type == "cairn.ledger.award.conferred.v1"]
         assert sorted({e.data["award_id"] for e in conferred}) == sorted([first, again])
+        refused = {e.id: e for e in published if e.type == "cairn.ledger.award.refused.v1"}
+        assert {e.data["claim_id"] for e in refused.values()} == {uses_revoked, uses_locked}
+        assert {e.subject for e in refused.values()} == {lid}
+
+        # A refused decision delivered again answers nothing new (the refusal's event id
+        # derives from the claim) and still writes nothing on the chain.
+        again_event = new_event(decision(lid, uses_revoked, c), subject=lid)
+        async with engine.begin() as conn:
+            await AwardConferrals().apply(conn, again_event)
+        assert list(await refusals(engine, lid)) == [uses_revoked, uses_locked]
+        assert len(await awards_on_chain(engine, lid)) == 2
 
 
 async def test_a_decision_for_an_achievement_of_another_learner_writes_nothing(
@@ -162,7 +186,7 @@ async def test_a_decision_for_an_achievement_of_another_learner_writes_nothing(
             return len(await awards_on_chain(engine, mine)) == 1
 
         await eventually(recorded, timeout=60, what="the good award on the chain")
-        # the bad one came first on the learner's partition: it has been handled
-        [reason] = await parked(engine, stolen)
-        assert reason.startswith("NotFound achievement_not_found: ")
+        # the bad one came first on the learner's partition: it has been handled, refused
+        assert (await refusals(engine, mine))[stolen]["code"] == "achievement_not_found"
+        assert await parked(engine, stolen) == []
         assert await awards_on_chain(engine, other) == []

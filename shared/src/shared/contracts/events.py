@@ -158,6 +158,25 @@ class LearnerRegisteredV1(EventPayload):
     revision: int
 
 
+class AwardRefusedV1(EventPayload):
+    """R-AW-8, R-AW-5: an `awarded` decision the ledger did not record, the learner's chain
+    having changed since the award service decided: an achievement it used was revoked,
+    is locked by an award it does not supersede, or is not the learner's (`code`, the
+    ledger's reason; `achievement_id`, the one at fault). Nothing was written; the award
+    service answers the claim again. Not a chained entry: written through the ledger's
+    outbox table. One per claim: its event id derives from the claim id, and a decision
+    delivered again writes no second one."""
+
+    event_type: ClassVar[str] = "cairn.ledger.award.refused.v1"
+    topic: ClassVar[str] = "ledger.events"
+    claim_id: str
+    learner_id: str
+    qualification_id: str
+    code: str
+    reason: str
+    achievement_id: str | None = None
+
+
 # --- award.events (key: learner id) ------------------------------------------------------
 
 class UsedCreditV1(BaseModel):
@@ -195,7 +214,7 @@ EVENT_TYPES: dict[str, type[EventPayload]] = {
     cls.event_type: cls
     for cls in (InstitutionRegisteredV1, CourseVersionPublishedV1, EquivalencePublishedV1,
                 AchievementRecordedV1, AchievementCorrectedV1, AchievementRevokedV1,
-                AwardConferredV1, LearnerRegisteredV1, ClaimDecidedV1)
+                AwardConferredV1, LearnerRegisteredV1, AwardRefusedV1, ClaimDecidedV1)
 }
 
 

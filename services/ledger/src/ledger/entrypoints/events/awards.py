@@ -1,6 +1,7 @@
 """Conferrals: the award service's decisions (`award.events`, keyed by learner), each
 `awarded` one recorded on the learner's ledger as `AwardConferred` (R-AW-8,
-service_layer.conferring).
+service_layer.conferring). One the chain no longer allows is answered on `ledger.events`
+(`cairn.ledger.award.refused.v1`) and writes nothing else.
 
 Applying a decision again appends nothing (its award is found on the chain), so the
 step needs no inbox (`idempotent`). A rebuild forgets nothing: what it wrote is the
@@ -17,7 +18,7 @@ from __future__ import annotations
 import structlog
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from ledger.service_layer.conferring import record_award
+from ledger.service_layer.conferring import AwardRefused, record_award, refuse_award
 from shared.contracts.envelope import CloudEvent, event_source
 from shared.contracts.events import ClaimDecidedV1, payload_of
 from shared.domain.errors import RuleViolation
@@ -39,7 +40,13 @@ class AwardConferrals:
             raise RuleViolation("not_from_the_award_service",
                                 f"a decision comes from {AWARD_SOURCE}, keyed by its learner",
                                 source=event.source, subject=event.subject)
-        conferral = await record_award(conn, decision)
+        try:
+            conferral = await record_award(conn, decision)
+        except AwardRefused as refusal:  # the chain changed since: the award service is told
+            event_id = await refuse_award(conn, decision, refusal)
+            log.warning("ledger.award_refused", learner_id=decision.learner_id,
+                        claim_id=decision.claim_id, code=refusal.code, event_id=event_id)
+            return
         if conferral is not None:
             log.info("ledger.award_recorded" if conferral.appended else "ledger.award_known",
                      learner_id=conferral.learner_id, award_id=conferral.award_id,
