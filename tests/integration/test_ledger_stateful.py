@@ -15,12 +15,12 @@ import pytest
 from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, precondition, rule
+from sqlalchemy import text
 
 from ledger.bootstrap import definition
 from ledger.entrypoints.events.awards import AwardConferrals
 from shared.contracts.envelope import new_event
 from shared.contracts.events import ClaimDecidedV1, UsedCreditV1
-from shared.domain.errors import RuleViolation
 from shared.messaging.memory_bus import InProcessBus
 from shared.migrations import upgrade_to_head_async
 from tests.integration.test_ledger_api import result
@@ -60,6 +60,7 @@ class LedgerMachine(RuleBasedStateMachine):
         self.learners = [f"L-{self.tag}-{i}" for i in range(3)]
         self.counter = 0
         self.awards: list[ClaimDecidedV1] = []  # the decisions recorded
+        self.refused: list[ClaimDecidedV1] = []  # the decisions the ledger refused
 
     def run(self, coro):
         return self.loop.run_until_complete(coro)
@@ -214,21 +215,34 @@ class LedgerMachine(RuleBasedStateMachine):
         allowed = all(self.model.achievements[aid].status != "revoked"
                       and self.model.achievements[aid].used_by in (None, *supersedes)
                       for aid in used)
-        try:
-            self.run(self.decide(decision))
-        except RuleViolation as refused:
-            assert not allowed, refused
+        self.run(self.decide(decision))
+        refused = decision.claim_id in self.run(self.refusals(lid))  # answered, not parked
+        assert refused is not allowed, decision
+        if refused:
+            self.refused.append(decision)
             return
-        assert allowed
         self.awards.append(decision)
         for aid in used:
             self.model.achievements[aid].used_by = decision.claim_id
 
-    @precondition(lambda self: self.awards)
+    async def refusals(self, lid: str) -> list[str]:
+        """The claims the ledger answered `cairn.ledger.award.refused.v1` for (its outbox)."""
+        async with self.app.state.ctx.engine.connect() as conn:
+            rows = await conn.execute(text(
+                "SELECT convert_from(payload, 'UTF8')::jsonb #>> '{data,claim_id}'"
+                " FROM ledger.outbox WHERE key = :l"
+                " AND event_type = 'cairn.ledger.award.refused.v1' ORDER BY id"), {"l": lid})
+            return list(rows.scalars())
+
+    @precondition(lambda self: self.awards or self.refused)
     @rule(data=st.data())
     def award_again(self, data) -> None:
-        """A decision delivered again changes nothing, whatever happened since."""
-        self.run(self.decide(data.draw(st.sampled_from(self.awards))))
+        """A decision delivered again changes nothing, whatever happened since: a recorded
+        one appends nothing, a refused one is not answered twice."""
+        decision = data.draw(st.sampled_from(self.awards + self.refused))
+        before = self.run(self.refusals(decision.learner_id))
+        self.run(self.decide(decision))
+        assert self.run(self.refusals(decision.learner_id)) == before
 
     # --- the invariant ---------------------------------------------------------------------
 
