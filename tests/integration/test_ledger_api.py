@@ -41,6 +41,15 @@ async def count(app, **where) -> int:
         return (await conn.execute(query)).scalar_one()
 
 
+async def record_two(client, iid: str, me: dict) -> str:
+    """A new learner with results r1 and r2 from `iid`; the learner's id."""
+    lid = unique("L")
+    for rid in ("r1", "r2"):
+        assert (await client.post("/v1/results", json=result(iid, lid, rid),
+                                  headers=me)).status_code == 201
+    return lid
+
+
 # --- single results (R-LG-1, R-LG-2) --------------------------------------------------------
 
 async def test_single_result_is_201_then_200_same_body_then_409(ledger_api, inst):
@@ -201,10 +210,7 @@ async def test_concurrent_batches_on_the_same_learners_keep_valid_chains(ledger_
 async def test_correction_and_revocation_show_in_the_statement_with_the_original_kept(ledger_api, inst):
     app, client = ledger_api
     iid, me = inst
-    lid = unique("L")
-    for rid in ("r1", "r2"):
-        assert (await client.post("/v1/results", json=result(iid, lid, rid),
-                                  headers=me)).status_code == 201
+    lid = await record_two(client, iid, me)
     fixed = result(iid, lid, "r1", grade={"scale": "UK-PERCENT", "value": "72"},
                    credit={"value": "20", "scheme": "CATS"})
     url = f"/v1/achievements/{iid}:r1/corrections"
@@ -260,10 +266,7 @@ async def test_a_conflict_says_what_became_of_the_achievement_holding_the_id(led
     409 and in a batch's item; nothing is written either way."""
     app, client = ledger_api
     iid, me = inst
-    lid = unique("L")
-    for rid in ("r1", "r2"):
-        assert (await client.post("/v1/results", json=result(iid, lid, rid),
-                                  headers=me)).status_code == 201
+    lid = await record_two(client, iid, me)
     remarked = result(iid, lid, "r1", grade={"scale": "UK-PERCENT", "value": "72"})
     other = result(iid, lid, "r1", grade={"scale": "UK-PERCENT", "value": "55"})
 

@@ -103,8 +103,12 @@ def test_a_resumed_push_cuts_the_rejects_file_back_to_its_saved_size(tmp_path):
 
 def push_command(*args: str) -> str:
     """`cairn push-results ...`'s exit message (it must exit)."""
+    return exit_message("push-results", *args)
+
+
+def exit_message(command: str, *args: str) -> str:
     try:
-        main(["push-results", *args, "--institution", "uni-a", "--token", "not-used"])
+        main([command, *args, "--institution", "uni-a", "--token", "not-used"])
     except SystemExit as stop:
         return str(stop.code)
     raise AssertionError("the command did not stop")
@@ -238,8 +242,4 @@ def test_a_revocation_file_with_no_result_id_column_is_one_line(tmp_path, capsys
 
 def revoke_command(*args: str) -> str:
     """`cairn revoke-results ...`'s exit message (it must exit)."""
-    try:
-        main(["revoke-results", *args, "--institution", "uni-a", "--token", "not-used"])
-    except SystemExit as stop:
-        return str(stop.code)
-    raise AssertionError("the command did not stop")
+    return exit_message("revoke-results", *args)
