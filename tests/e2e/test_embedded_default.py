@@ -4,11 +4,14 @@ CAIRN_PORT, with tokens signed by CAIRN_AUTH_SECRET."""
 
 from __future__ import annotations
 
+import os
+import subprocess
 import time
 
 import httpx
 import pytest
 
+from cairn.push.files import CSV_COLUMNS
 from shared.auth import mint_token
 from shared.settings import DEMO_AUTH_SECRET
 from tests.e2e.conftest import SECRET
@@ -70,3 +73,39 @@ def test_make_run_serves_the_demo_consortium_with_its_own_secret(embedded):
     for role in ("admin", "institution", "learner"):
         assert f"\n    {role} " in log
     assert (tmp_path / "data" / "postgres").is_dir()  # CAIRN_DATA_DIR holds the database
+
+
+def test_a_registrar_checks_a_results_file_before_pushing_it(embedded):
+    """`cairn push-results --check` against `cairn run`: exit status 1 while a row would
+    not be recorded, 0 once the file is fixed; nothing recorded until the push."""
+    base, tmp_path = embedded
+    path = tmp_path / "results.csv"
+    rows = [f"E2E-{i},L-E2E-{i},uni-north,DS701,Data Science Foundations,{credit},CATS,FHEQ,7,"
+            f"100366:100,UK-PERCENT,6{i},2026-06-20" for i, credit in enumerate(("15", "-15", "15"))]
+    path.write_text(",".join(CSV_COLUMNS) + "\n" + "\n".join(rows) + "\n")
+
+    def cairn(*args: str) -> subprocess.CompletedProcess:
+        return subprocess.run(["cairn", "push-results", str(path), "--institution", "uni-north",
+                               "--url", base, *args], env={**os.environ, "CAIRN_AUTH_SECRET": SECRET},
+                              capture_output=True, text=True, timeout=60)
+
+    def recorded() -> int:
+        me = {"Authorization": f"Bearer {mint_token(SECRET, 'uni-north', 'institution')}"}
+        page = httpx.get(f"{base}/ledger/v1/institutions/uni-north/results", headers=me,
+                         params={"after": "E2E-", "limit": 10}).json()
+        return sum(item["achievement_id"].startswith("uni-north:E2E-") for item in page["results"])
+
+    bad = cairn("--check")
+    assert bad.returncode == 1, bad.stderr
+    assert "would be recorded  2" in bad.stdout and "rejected           1" in bad.stdout
+    assert (tmp_path / "results.csv.problems.csv").exists() and recorded() == 0
+    path.write_text(path.read_text().replace(",-15,", ",15,"))
+    good = cairn("--check")
+    assert (good.returncode, recorded()) == (0, 0), good.stdout + good.stderr
+    assert "would be recorded  3" in good.stdout
+    assert not (tmp_path / "results.csv.problems.csv").exists()
+    pushed = cairn()
+    assert (pushed.returncode, recorded()) == (0, 3), pushed.stdout + pushed.stderr
+    again = cairn("--check")
+    assert again.returncode == 0 and "duplicate          3" in again.stdout
+    assert "--check does not combine" in cairn("--check", "--correct", "remark").stderr

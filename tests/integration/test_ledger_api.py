@@ -178,6 +178,64 @@ async def test_batch_reports_each_item_and_a_retry_records_nothing_twice(ledger_
     assert (single.status_code, single.json()["ledger_seq"]) == (200, 2)
 
 
+async def test_a_dry_run_answers_each_item_as_the_push_will_and_writes_nothing(ledger_api,
+                                                                               inst):
+    """A registrar checks a batch before sending it: each item is decided as it would be
+    recorded (R-LG-2, in-batch repeats included), `would_create` for a new result with
+    the achievement id it gets, and nothing is written. The push then answers the same."""
+    app, client = ledger_api
+    iid, me = inst
+    lid, new = await record_two(client, iid, me), unique("L")
+    items = [result(iid, new, "n1"), result(iid, lid, "r1"),
+             result(iid, lid, "r2", title="Renamed"), result(iid, new, "n1"),
+             result(iid, new, "n2", credit={"value": "-5", "scheme": "CATS"}),
+             result(iid, lid, "n3")]
+    checked = await client.post("/v1/results/batch?dry_run=true", json={"results": items},
+                                headers=me)
+    assert checked.status_code == 200, checked.text
+    got = checked.json()
+    outcomes = ["would_create", "duplicate", "conflict", "duplicate", "rejected", "would_create"]
+    assert (got["dry_run"], [r["outcome"] for r in got["results"]]) == (True, outcomes)
+    assert got["counts"] == {"would_create": 2, "duplicate": 2, "conflict": 1, "rejected": 1}
+    assert [(r.get("achievement_id"), r.get("ledger_seq")) for r in got["results"]] == [
+        (f"{iid}:n1", None), (f"{iid}:r1", 1), (f"{iid}:r2", None), (f"{iid}:n1", None),
+        (None, None), (f"{iid}:n3", None)]
+    assert got["results"][4]["errors"][0]["field"] == "credit.value"
+    assert (await count(app, learner_id=new), await count(app, learner_id=lid)) == (0, 2)
+
+    pushed = (await client.post("/v1/results/batch", json={"results": items},
+                                headers=me)).json()
+    assert pushed["dry_run"] is False
+    assert [r["outcome"] for r in pushed["results"]] == [
+        "created" if o == "would_create" else o for o in outcomes]
+    assert [r.get("achievement_id") for r in pushed["results"]] == [
+        r.get("achievement_id") for r in got["results"]]
+    assert (await count(app, learner_id=new), await count(app, learner_id=lid)) == (1, 3)
+    again = (await client.post("/v1/results/batch?dry_run=true", json={"results": items},
+                               headers=me)).json()
+    assert [r["outcome"] for r in again["results"]] == [
+        "duplicate", "duplicate", "conflict", "duplicate", "rejected", "duplicate"]
+    assert [r.get("ledger_seq") for r in again["results"]] == [1, 1, None, 1, None, 3]
+
+
+async def test_a_dry_run_checks_the_caller_as_a_push_does(ledger_api, inst):
+    app, client = ledger_api
+    iid, me = inst
+    lid = unique("L")
+    theirs = await client.post("/v1/results/batch?dry_run=true", headers=auth(
+        "institution", unique("uni")), json={"results": [result(iid, lid, "r1")]})
+    assert (theirs.status_code, theirs.json()["code"]) == (403, "wrong_tenant")
+    learner = await client.post("/v1/results/batch?dry_run=true", headers=auth("learner", lid),
+                                json={"results": [result(iid, lid, "r1")]})
+    assert (learner.status_code, learner.json()["code"]) == (403, "role_forbidden")
+    unclear = await client.post("/v1/results/batch?dry_run=perhaps", headers=me,
+                                json={"results": [result(iid, lid, "r1")]})
+    assert unclear.status_code == 422
+    assert unclear.headers["content-type"] == "application/problem+json"
+    assert "dry_run" in unclear.text
+    assert await count(app, learner_id=lid) == 0
+
+
 async def test_concurrent_batches_on_the_same_learners_keep_valid_chains(ledger_api, inst):
     app, client = ledger_api
     iid, me = inst

@@ -153,9 +153,10 @@ class LedgerMachine(RuleBasedStateMachine):
         a.status = "revoked"
 
     @rule(member=st.sampled_from(MEMBERS), new=st.integers(0, 4), old=st.integers(0, 3),
-          conflicting=st.booleans(), credit=st.sampled_from(CREDITS))
-    def retried_batch(self, member, new, old, conflicting, credit) -> None:
-        """A batch of new results mixed with ones already sent, sent twice."""
+          conflicting=st.booleans(), credit=st.sampled_from(CREDITS), checked=st.booleans())
+    def retried_batch(self, member, new, old, conflicting, credit, checked) -> None:
+        """A batch of new results mixed with ones already sent, sent twice; `checked`: a
+        dry run first, which answers as the push will and writes nothing."""
         mine = sorted((a for a in self.model.achievements.values() if a.member == member),
                       key=lambda a: a.result_id)[:old]
         items = [a.body for a in mine]
@@ -175,6 +176,11 @@ class LedgerMachine(RuleBasedStateMachine):
                 outcome = "duplicate" if seen[aid] == body else "conflict"
             expected.append(outcome)
             seen.setdefault(aid, body)
+        if checked:
+            response = self.post(member, "/v1/results/batch?dry_run=true", {"results": items})
+            assert response.status_code == 200 and response.json()["dry_run"], response.text
+            assert [r["outcome"] for r in response.json()["results"]] == [
+                "would_create" if o == "created" else o for o in expected]
         for attempt in range(2):
             response = self.post(member, "/v1/results/batch", {"results": items})
             assert response.status_code == 200, response.text

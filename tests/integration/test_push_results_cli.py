@@ -15,9 +15,9 @@ from starlette.applications import Starlette
 from starlette.routing import Mount
 
 from cairn.push.files import CSV_COLUMNS
-from cairn.push.pusher import PushAborted, progress_path, push_file, revoke_file
+from cairn.push.pusher import PushAborted, check_file, progress_path, push_file, revoke_file
 from cairn.push.rejects import rejects_path
-from cairn.push.report import revocation_summary_text, summary_text
+from cairn.push.report import check_summary_text, revocation_summary_text, summary_text
 from ledger.adapters.tables import entries
 from shared.messaging.memory_bus import InProcessBus
 from tests.plugins.services import auth, running, unique
@@ -112,6 +112,55 @@ async def test_a_csv_is_pushed_in_batches_resumed_and_summarised(migrated_databa
         again = await push_file(fixed, client)
     assert (again.summary.created, again.summary.rejected) == (4, 0)
     assert not rejects_path(fixed).exists()  # nothing left to fix
+
+
+async def test_a_check_counts_what_the_push_would_do_and_records_nothing(migrated_database,
+                                                                         tmp_path):
+    """`push-results --check`: the file sent as dry runs. A results file partly pushed
+    before, with one mark since changed: the check counts exactly what the push then
+    does, lists the rows it would not record, and records nothing, saves no progress."""
+    inst = unique("uni")
+    earlier, path = tmp_path / "earlier.csv", tmp_path / "results.csv"
+    write_csv(earlier, inst, 20)
+    write_csv(path, inst, 30)
+    with path.open(newline="") as fh:
+        rows = list(csv.DictReader(fh))
+    assert rows[2]["grade_value"] == "42"
+    rows[2]["grade_value"] = "45"  # R00002: marked again since it was pushed
+    with path.open("w", newline="") as fh:
+        writer = csv.DictWriter(fh, fieldnames=CSV_COLUMNS)
+        writer.writeheader()
+        writer.writerows(rows)
+    async with ledger_client(migrated_database, inst) as (app, client):
+        await push_file(earlier, client, batch_size=8)
+
+        async def stored() -> int:
+            async with app.state.ctx.engine.connect() as conn:
+                return (await conn.execute(select(func.count()).select_from(entries).where(
+                    entries.c.institution_id == inst))).scalar_one()
+
+        before = await stored()
+        checked = await check_file(path, client, batch_size=8, institution=inst)
+        assert await stored() == before == 17  # rows 7, 11 and 13 were never recorded
+        assert not progress_path(path).exists()
+        with rejects_path(path, "problems").open(newline="") as fh:
+            problems = [(r["line"], r["result_id"], r["outcome"]) for r in csv.DictReader(fh)]
+        pushed = await push_file(path, client, batch_size=8, institution=inst)
+        assert await stored() == before + 10
+
+    c, p = checked.summary, pushed.summary
+    assert (c.created, c.duplicate, c.conflict, c.rejected) == (10, 16, 1, 3)
+    assert (p.created, p.duplicate, p.conflict, p.rejected) == (10, 16, 1, 3)
+    assert c.reasons == p.reasons
+    assert checked.batches_done == pushed.batches_done == 4
+    assert problems == [("9", "R00007", "rejected"),  # unreadable in the file: listed first
+                        ("4", "R00002", "conflict"), ("13", "R00011", "rejected"),
+                        ("15", "R00013", "rejected")]
+    text = check_summary_text(checked, 4, rejects_path(path, "problems"))
+    assert "Checked 4 of 4 batches, 30 rows: nothing was recorded" in text
+    assert "would be recorded  10" in text and "conflict           1" in text
+    assert f"every row that would not be recorded, with its reasons: " \
+           f"{rejects_path(path, 'problems')}" in text
 
 
 async def test_a_row_for_another_member_is_rejected_unsent_not_the_whole_batch(

@@ -2,9 +2,11 @@
 
   cairn run                     all four services in one process (make run)
   cairn token ROLE SUBJECT      mint a bearer token (HS256, CAIRN_AUTH_SECRET)
-  cairn push-results FILE --institution IID [--url URL] [--correct REASON]
+  cairn push-results FILE --institution IID [--url URL] [--correct REASON | --check]
                                 push a results file to the ledger in batches (resumable);
-                                with --correct, changed results are sent as corrections
+                                with --correct, changed results are sent as corrections;
+                                with --check, nothing is recorded: each row is answered as
+                                the push would answer it
   cairn revoke-results FILE --institution IID [--reason REASON]
                                 revoke the results a file names (resumable)
 """
@@ -82,10 +84,22 @@ def _token(args: argparse.Namespace) -> None:
 
 
 def _push(args: argparse.Namespace) -> None:
-    from cairn.push.pusher import push_file
+    from cairn.push.pusher import check_file, push_file
     from cairn.push.rejects import rejects_path
-    from cairn.push.report import progress_bar, summary_text
+    from cairn.push.report import CHECK_COUNTS, check_summary_text, progress_bar, summary_text
 
+    if args.check and args.correct:
+        raise SystemExit("cairn push-results: --check does not combine with --correct: a check "
+                         "reports the conflicts, a push with --correct corrects them")
+    if args.check:  # exit status 1 when a row would not be recorded, for scripts
+        _send_file(args, "push-results", lambda path, client: check_file(
+            path, client, batch_size=args.batch_size, institution=args.institution,
+            on_batch=lambda p, n: progress_bar(p, n, CHECK_COUNTS, check=True)),
+            lambda path, progress, total: check_summary_text(
+                progress, total, rejects_path(path, "problems")),
+            batch_size=args.batch_size, resumable=False,
+            failed=lambda progress: progress.summary.conflict + progress.summary.rejected > 0)
+        return
     _send_file(args, "push-results", lambda path, client: push_file(
         path, client, batch_size=args.batch_size, institution=args.institution,
         restart=args.restart, correct=args.correct, on_batch=progress_bar),
@@ -109,9 +123,11 @@ def _revoke(args: argparse.Namespace) -> None:
 def _send_file(args: argparse.Namespace, command: str,
                send: Callable[[Path, httpx.AsyncClient], Awaitable[Progress]],
                summary: Callable[[Path, Progress, int], str], *, batch_size: int,
-               revocations: bool = False, reason: str | None = None) -> None:
+               revocations: bool = False, reason: str | None = None, resumable: bool = True,
+               failed: Callable[[Progress], bool] | None = None) -> None:
     """Run `send(path, client)` against the ledger as `args.institution`, then print
-    `summary(path, progress, batches)`; a problem with the file or the ledger in a line."""
+    `summary(path, progress, batches)`; a problem with the file or the ledger in a line.
+    Exit status 1 when `failed(progress)`."""
     import asyncio
 
     import httpx
@@ -127,21 +143,27 @@ def _send_file(args: argparse.Namespace, command: str,
     token = args.token or os.environ.get("CAIRN_TOKEN") or mint_token(
         _secret(), args.institution, "institution", ttl_seconds=6 * 3600)
 
-    async def run() -> None:
+    async def run() -> Progress:
         async with httpx.AsyncClient(base_url=args.url, timeout=120.0, headers={
                 "Authorization": f"Bearer {token}"}) as client:
-            print(summary(path, await send(path, client), total))
+            progress = await send(path, client)
+            print(summary(path, progress, total))
+            return progress
 
     try:
-        asyncio.run(run())
+        progress = asyncio.run(run())
     except PushAborted as error:
         raise SystemExit(f"\n{error}") from None
     except httpx.TransportError as error:
         raise SystemExit(f"\ncannot reach the ledger at {args.url} ({type(error).__name__}: "
-                         f"{error}); what was answered is saved: run the same command again "
-                         "to resume") from None
+                         f"{error}); " + ("what was answered is saved: run the same command "
+                                          "again to resume" if resumable else
+                                          "run the same command again")) from None
     except KeyboardInterrupt:
-        raise SystemExit("\ninterrupted: run the same command again to resume") from None
+        raise SystemExit("\ninterrupted: run the same command again"
+                         + (" to resume" if resumable else "")) from None
+    if failed is not None and failed(progress):
+        raise SystemExit(1)
 
 
 def _correction_reason(text: str) -> str:
@@ -199,6 +221,10 @@ def main(argv: list[str] | None = None) -> None:
                       "its result id as a correction (R-LG-3) with this reason, e.g. "
                       "\"Exam board 2026-06-30: marks moderated\"; without it such rows are "
                       "conflicts")
+    push.add_argument("--check", action="store_true",
+                      help="record nothing: send the file as dry runs and report what the push "
+                      "would do (would be recorded, duplicate, conflict, rejected), the rows it "
+                      "would not record in <file>.problems.csv; exit status 1 if there are any")
     push.set_defaults(func=_push)
     revoke = commands.add_parser("revoke-results", help="revoke the results a file names "
                                  "(CSV with a result_id column, JSON or JSON lines), resumable")

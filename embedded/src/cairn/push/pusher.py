@@ -13,7 +13,12 @@ so a resumed push corrects nothing twice either.
 
 `revoke_file` revokes the results a file names (R-LG-3), as many at a time, with the same
 progress, resumption and rejects file: a revocation sent again with the same reason
-answers as the first time and appends nothing."""
+answers as the first time and appends nothing.
+
+`check_file` sends a results file as a push would, each batch as a dry run
+(`?dry_run=true`): every row answers as it would be recorded now, nothing is recorded and
+no progress is saved; the rows that would not be recorded go to `<file>.problems.csv`
+(or `.jsonl`), to fix before results day."""
 
 from __future__ import annotations
 
@@ -140,13 +145,24 @@ async def push_file(path: Path, client: httpx.AsyncClient, *, batch_size: int = 
                              correction_reason=correct)
 
     async def answer(batch: list[Row]) -> list[Answered]:
-        answered = [(row, _outcome(item), item.get("errors") or [])
-                    for row, item in zip(batch, (await _send(client, batch))["results"],
-                                         strict=True)]
+        answered = await _answered(client, batch)
         return answered if correct is None else await _corrected(client, answered, correct)
 
     return await _run(path, rows, answer, progress, progress_path(path), RejectsFile(path),
                       restart=restart, on_batch=on_batch, stop_after=stop_after)
+
+
+async def check_file(path: Path, client: httpx.AsyncClient, *, batch_size: int = 1000,
+                     institution: str | None = None,
+                     on_batch: Callable[[Progress, int], None] | None = None) -> Progress:
+    """`path` sent as `push_file` sends it, as dry runs: each row counted as the push
+    would count it (`created`: it would be recorded), nothing recorded, no progress
+    saved; the rows that would not be recorded written to `<file>.problems.csv`."""
+    rows = [_sendable(row, institution) for row in read_rows(path)]
+    progress = Progress(fingerprint(path), batch_size, 0, Summary())
+    return await _run(path, rows, lambda batch: _answered(client, batch, dry_run=True),
+                      progress, None, RejectsFile(path, "problems"), restart=True,
+                      on_batch=on_batch, stop_after=None)
 
 
 async def revoke_file(path: Path, client: httpx.AsyncClient, *, institution: str,
@@ -180,12 +196,13 @@ Answered = tuple[Row, str, list[dict[str, Any]]]  # a row, its outcome, why
 
 async def _run(path: Path, rows: list[Row],
                answer: Callable[[list[Row]], Awaitable[list[Answered]]], progress: Progress,
-               state_file: Path, rejects: RejectsFile, *, restart: bool,
+               state_file: Path | None, rejects: RejectsFile, *, restart: bool,
                on_batch: Callable[[Progress, int], None] | None, stop_after: int | None
                ) -> Progress:
     """Send `rows` in batches of `progress.batch_size` from where the saved `progress`
     stopped, each answered by `answer`; count the outcomes, write the rows not recorded
-    to `rejects`, and save the progress after each batch."""
+    to `rejects`, and save the progress after each batch (to `state_file`; not at all
+    without one)."""
     csv_file = path.suffix.lower() == ".csv"
     if restart or progress.batches_done == 0:
         progress = progress.started_again(rejects.start())
@@ -209,7 +226,8 @@ async def _run(path: Path, rows: list[Row],
                 not_recorded.append((row, outcome, errors))
         progress.rejects_bytes = rejects.write(not_recorded)  # before the progress counts them
         progress.batches_done = number + 1
-        progress.save(state_file)
+        if state_file is not None:
+            progress.save(state_file)
         if on_batch is not None:
             on_batch(progress, len(batches))
     if progress.batches_done == len(batches):
@@ -246,17 +264,29 @@ def _note(summary: Summary, row: Row, outcome: str, errors: list[dict[str, Any]]
                  describe(errors, csv_file=csv_file) or outcome)
 
 
+async def _answered(client: httpx.AsyncClient, batch: list[Row], *, dry_run: bool = False
+                    ) -> list[Answered]:
+    items = (await _send(client, batch, dry_run=dry_run))["results"]
+    return [(row, _outcome(item), item.get("errors") or [])
+            for row, item in zip(batch, items, strict=True)]
+
+
 def _outcome(item: dict[str, Any]) -> str:
     """A batch item's outcome for the summary: a conflict with the achievement's latest
-    content (it was corrected to this row before) is a `duplicate`, nothing to do."""
+    content (it was corrected to this row before) is a `duplicate`, nothing to do; a dry
+    run's `would_create` is counted `created`."""
     outcome = item["outcome"]
     if outcome == "conflict" and item.get("matches_latest"):
         return "duplicate"
+    if outcome == "would_create":
+        return "created"
     return outcome if outcome in ("created", "duplicate", "conflict") else "rejected"
 
 
-async def _send(client: httpx.AsyncClient, batch: list[Row]) -> dict[str, Any]:
-    response = await _post(client, BATCH_PATH, {"results": [row.result for row in batch]})
+async def _send(client: httpx.AsyncClient, batch: list[Row], *, dry_run: bool = False
+                ) -> dict[str, Any]:
+    response = await _post(client, BATCH_PATH + ("?dry_run=true" if dry_run else ""),
+                           {"results": [row.result for row in batch]})
     if response.status_code != 200:
         raise PushAborted(f"the ledger refused the batch: {_problem(response)}")
     return response.json()

@@ -1,5 +1,5 @@
-"""What `cairn push-results` and `cairn revoke-results` print: a progress bar on stderr
-and a closing summary."""
+"""What `cairn push-results` (and its `--check`) and `cairn revoke-results` print: a
+progress bar on stderr and a closing summary."""
 
 from __future__ import annotations
 
@@ -9,19 +9,22 @@ from pathlib import Path
 from cairn.push.pusher import Progress, Summary
 
 REVOCATION_COUNTS = ("revoked", "duplicate", "rejected")
+CHECK_COUNTS = ("created", "duplicate", "conflict", "rejected")
+_LABELS = {"created": "would record"}  # in a check, nothing is created
 
 
 def progress_bar(progress: Progress, total_batches: int,
-                 counts: tuple[str, ...] | None = None) -> None:
-    """`counts`: the outcomes shown (a push's by default)."""
+                 counts: tuple[str, ...] | None = None, *, check: bool = False) -> None:
+    """`counts`: the outcomes shown (a push's by default); `check`: a push's --check."""
     s, width = progress.summary, 30
     if counts is None:
         counts = ("created", *(("corrected",) if progress.correction_reason else ()),
                   "duplicate", "conflict", "rejected")
     done = int(width * progress.batches_done / max(total_batches, 1))
     sys.stderr.write(f"\r[{'#' * done}{'.' * (width - done)}] batch {progress.batches_done}/"
-                     f"{total_batches}  " + "  ".join(f"{name} {getattr(s, name)}"
-                                                      for name in counts))
+                     f"{total_batches}  " + "  ".join(
+                         f"{_LABELS.get(name, name) if check else name} {getattr(s, name)}"
+                         for name in counts))
     sys.stderr.flush()
 
 
@@ -37,7 +40,22 @@ def summary_text(progress: Progress, total_batches: int, rejects: Path | None = 
               + (": push again with --correct REASON to send these as corrections)"
                  if s.conflict else ")"),
               f"  rejected   {s.rejected}"]
-    return "\n".join(lines + _details(s, rejects, "recorded", "push"))
+    return "\n".join(lines + _details(s, rejects, "not recorded", "push"))
+
+
+def check_summary_text(progress: Progress, total_batches: int, rejects: Path | None = None
+                       ) -> str:
+    """After `--check`: what the push would do; `rejects`, the rows it would not record."""
+    s = progress.summary
+    lines = [f"\nChecked {progress.batches_done} of {total_batches} batches, {s.rows} rows: "
+             "nothing was recorded",
+             f"  would be recorded  {s.created}",
+             f"  duplicate          {s.duplicate}  (already recorded)",
+             f"  conflict           {s.conflict}  (a different result under the same id"
+             + (": push with --correct REASON to send these as corrections)"
+                if s.conflict else ")"),
+             f"  rejected           {s.rejected}"]
+    return "\n".join(lines + _details(s, rejects, "that would not be recorded", None))
 
 
 def revocation_summary_text(progress: Progress, total_batches: int,
@@ -48,7 +66,7 @@ def revocation_summary_text(progress: Progress, total_batches: int,
              f"  revoked    {s.revoked}",
              f"  duplicate  {s.duplicate}  (revoked before, with the same reason)",
              f"  rejected   {s.rejected}"]
-    return "\n".join(lines + _details(s, rejects, "revoked", "revoke"))
+    return "\n".join(lines + _details(s, rejects, "not revoked", "revoke"))
 
 
 def _headline(progress: Progress, total_batches: int) -> str:
@@ -58,7 +76,9 @@ def _headline(progress: Progress, total_batches: int) -> str:
             "rows)")
 
 
-def _details(s: Summary, rejects: Path | None, done: str, verb: str) -> list[str]:
+def _details(s: Summary, rejects: Path | None, which: str, verb: str | None) -> list[str]:
+    """`which`: the rows in `rejects` ("not recorded"); `verb`: what to do with that file
+    once fixed (None for a check: nothing was sent, the file itself is to be fixed)."""
     lines = []
     if s.reasons:
         lines.append("  reasons:")
@@ -66,8 +86,11 @@ def _details(s: Summary, rejects: Path | None, done: str, verb: str) -> list[str
         lines.append("  first examples (line, result id, why):")
         lines += [f"    {line:>6}  {rid}  {why}" for line, rid, why in s.examples[:10]]
     if rejects is not None and s.conflict + s.rejected:
-        lines.append(f"  every row not {done}, with its reasons: {rejects}")
-        if rejects.suffix == ".csv":
+        lines.append(f"  every row {which}, with its reasons: {rejects}")
+        if verb is None:
+            lines.append("  (fix them in the file itself and check it again: nothing of it "
+                         "was recorded)")
+        elif rejects.suffix == ".csv":
             lines.append(f"  (fix the rows there and {verb} that file: its first three "
                          "columns are ignored)")
     return lines

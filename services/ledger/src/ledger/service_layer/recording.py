@@ -11,6 +11,13 @@ Decisions:
   read or written (DESIGN §6): it is a misuse of the credential, not bad data.
 - Learners need not be registered first: a result may reach the ledger before the
   learner's home member registers them (R-LG-1 is self-describing).
+- A dry run (`dry_run=True`: a registrar checking a results file before results day)
+  decides every item exactly as a recording would, against what is stored and what
+  came earlier in the batch, and writes nothing: no lock, no chain, no entry. A new
+  result answers `would_create`, with the achievement id it would get (R-LG-2: it
+  derives from the institution and the result id) and no ledger_seq (the chain is not
+  read). Between the check and the push other results may be recorded; the push
+  decides again.
 """
 
 from __future__ import annotations
@@ -53,6 +60,11 @@ class Outcome(StrEnum):
     DUPLICATE = "duplicate"
     CONFLICT = "conflict"
     REJECTED = "rejected"
+    WOULD_CREATE = "would_create"  # a dry run's `created`: nothing was written
+
+
+RECORDING = (Outcome.CREATED, Outcome.DUPLICATE, Outcome.CONFLICT, Outcome.REJECTED)
+CHECKING = (Outcome.WOULD_CREATE, Outcome.DUPLICATE, Outcome.CONFLICT, Outcome.REJECTED)
 
 
 @dataclass
@@ -115,8 +127,10 @@ def _prepare(index: int, item: Any, today: date) -> _Prepared | ItemOutcome:
 
 
 async def record_results(engine: AsyncEngine, caller_institution: str, items: Sequence[Any], *,
-                         today: date, method: InsertMethod = "auto") -> list[ItemOutcome]:
-    """R-LG-2 for each item, in order; one outcome per item."""
+                         today: date, method: InsertMethod = "auto", dry_run: bool = False
+                         ) -> list[ItemOutcome]:
+    """R-LG-2 for each item, in order; one outcome per item. `dry_run`: decided, not
+    written (module docstring)."""
     check_tenancy(caller_institution, items)
     outcomes: list[ItemOutcome | None] = [None] * len(items)
     prepared: list[_Prepared] = []
@@ -129,16 +143,17 @@ async def record_results(engine: AsyncEngine, caller_institution: str, items: Se
         else:
             outcomes[index] = ready
     if prepared:
-        for outcome in await _record_retrying(engine, prepared, method):
+        for outcome in await _record_retrying(engine, prepared, method, dry_run=dry_run):
             outcomes[outcome.index] = outcome
     return outcomes  # type: ignore[return-value]
 
 
 async def _record_retrying(engine: AsyncEngine, prepared: list[_Prepared],
-                           method: InsertMethod = "auto") -> list[ItemOutcome]:
+                           method: InsertMethod = "auto", *, dry_run: bool = False
+                           ) -> list[ItemOutcome]:
     for attempt in (1, 2):
         try:
-            return await _record(engine, prepared, method)
+            return await _record(engine, prepared, method, dry_run=dry_run)
         except Exception as error:  # a concurrent identical submission: decide again
             if attempt == 2 or not repo.is_unique_violation(error):
                 raise
@@ -225,9 +240,11 @@ class _Plan:
 def _plan(prepared: list[_Prepared], decisions: list[Decision],
           stored: Mapping[tuple[str, str], Any], heads: dict[str, tuple[int, str]],
           recorded_at: datetime,
-          amended: Mapping[str, tuple[str, str | None]] | None = None) -> _Plan:
+          amended: Mapping[str, tuple[str, str | None]] | None = None, *,
+          dry_run: bool = False) -> _Plan:
     """`amended`: the latest correction or revocation (kind, fingerprint) of the stored
-    achievements some items conflict with, by achievement id (R-LG-3)."""
+    achievements some items conflict with, by achievement id (R-LG-3). `dry_run`: a new
+    result is `would_create`, unchained (no ledger_seq), and nothing is to be appended."""
     amended = amended or {}
     writer = ChainWriter(heads, recorded_at)
     first_time = {key: (row.achievement_id, row.ledger_seq, row.learner_id)
@@ -236,11 +253,13 @@ def _plan(prepared: list[_Prepared], decisions: list[Decision],
     for p, decision in zip(prepared, decisions, strict=True):
         sub, rid, institution = p.sub, p.sub.result_id, p.sub.institution_id
         if decision is Decision.NEW:
-            aid, seq = achievement_id_for(institution, rid), writer.next_seq(sub.learner_id)
-            writer.add(sub.learner_id, Recorded(seq, aid, sub), result_id=rid,
-                       fingerprint=p.fingerprint, result_json=p.body)
+            aid, seq, new = achievement_id_for(institution, rid), None, Outcome.WOULD_CREATE
+            if not dry_run:
+                seq, new = writer.next_seq(sub.learner_id), Outcome.CREATED
+                writer.add(sub.learner_id, Recorded(seq, aid, sub), result_id=rid,
+                           fingerprint=p.fingerprint, result_json=p.body)
             first_time[institution, rid] = (aid, seq, sub.learner_id)
-            out.append(ItemOutcome(p.index, rid, Outcome.CREATED, aid, seq, sub.learner_id))
+            out.append(ItemOutcome(p.index, rid, new, aid, seq, sub.learner_id))
         elif decision is Decision.SAME:  # R-LG-2: answer as the first time
             aid, seq, lid = first_time[institution, rid]
             out.append(ItemOutcome(p.index, rid, Outcome.DUPLICATE, aid, seq, lid))
@@ -256,7 +275,7 @@ def _plan(prepared: list[_Prepared], decisions: list[Decision],
 
 
 async def _record(engine: AsyncEngine, prepared: list[_Prepared],
-                  method: InsertMethod) -> list[ItemOutcome]:
+                  method: InsertMethod, *, dry_run: bool = False) -> list[ItemOutcome]:
     """One transaction, on the driver connection (asyncpg's own transaction: every
     statement of it is plain driver SQL). Items may be of several institutions (the
     group commit); each was checked against its caller's (check_tenancy).
@@ -264,11 +283,12 @@ async def _record(engine: AsyncEngine, prepared: list[_Prepared],
     The learners' locks are taken first, then their chain heads are read once and the
     new entries chained after them. Only a writer of one of the same learners waits for
     these locks (they are per learner: adapters.entries.lock_learners); batches of
-    different learners write side by side."""
+    different learners write side by side. A dry run reads in a read-only transaction
+    and takes no lock."""
     keys = [p.key for p in prepared]
     async with engine.connect() as conn:
         db = await asyncpg_connection(conn)
-        async with db.transaction():
+        async with db.transaction(readonly=dry_run):
             stored = await repo.recorded_results(db, list(dict.fromkeys(keys)))
             decisions = decide_batch({key: row.fingerprint for key, row in stored.items()},
                                      [(key, p.fingerprint) for key, p in zip(keys, prepared,
@@ -277,7 +297,7 @@ async def _record(engine: AsyncEngine, prepared: list[_Prepared],
                                                                     strict=True)
                                    if d is Decision.NEW})
             heads: dict[str, tuple[int, str]] = {}
-            if new_learners:
+            if new_learners and not dry_run:
                 await repo.lock_learners(db, new_learners)  # before any read of a head
                 heads = await repo.chain_heads(db, new_learners)
             conflicting = {(row.learner_id, row.achievement_id) for key, d in zip(
@@ -285,6 +305,7 @@ async def _record(engine: AsyncEngine, prepared: list[_Prepared],
                 and (row := stored.get(key)) is not None}  # none on the usual path
             amended = await repo.latest_amendments(db, sorted(conflicting)) if conflicting \
                 else {}
-            plan = _plan(prepared, decisions, stored, heads, datetime.now(UTC), amended)
-            await repo.append_entries(db, plan.rows, method=method)
+            plan = _plan(prepared, decisions, stored, heads, datetime.now(UTC), amended,
+                         dry_run=dry_run)
+            await repo.append_entries(db, plan.rows, method=method)  # none in a dry run
     return plan.outcomes

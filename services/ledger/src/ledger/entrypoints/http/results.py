@@ -7,7 +7,7 @@ from collections.abc import Mapping
 from datetime import UTC, date, datetime, timedelta
 from typing import Annotated
 
-from fastapi import APIRouter, Path, Request, Response
+from fastapi import APIRouter, Path, Query, Request, Response
 
 from ledger.domain.idempotency import result_conflict
 from ledger.entrypoints.http.schemas import (
@@ -80,15 +80,18 @@ async def post_result(caller: Caller, request: Request) -> Response:
              openapi_extra=_body({"type": "object", "required": ["results"], "properties": {
                  "results": {"type": "array", "minItems": 1, "maxItems": MAX_BATCH,
                              "items": RESULT_SCHEMA}}}))
-async def post_batch(caller: Caller, request: Request) -> Response:
+async def post_batch(caller: Caller, request: Request, dry_run: Annotated[bool, Query(
+        description="check the batch, write nothing: each item answers as it would be "
+                    "recorded now, `would_create` for a new result (with the achievement "
+                    "id it would get, no ledger_seq)")] = False) -> Response:
     """Per item: created, duplicate (recorded before: the first answer), conflict (with
     the achievement holding the id: achievement_id, achievement_status, matches_latest),
     rejected (with errors). Good items are committed exactly once, also on a retry."""
     require_role(caller, "institution")
     results = batch_items(await json_body(request), "results", MAX_BATCH, "results")
     outcomes = await recording.record_results(_engine(request), caller.subject, results,
-                                              today=latest_today())
-    return json_response(batch_json(outcomes))
+                                              today=latest_today(), dry_run=dry_run)
+    return json_response(batch_json(outcomes, dry_run=dry_run))
 
 
 @router.post("/achievements/{aid}/corrections", status_code=201,

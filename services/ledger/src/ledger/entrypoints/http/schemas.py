@@ -19,7 +19,7 @@ from ledger.domain.result_json import REQUIRED_FIELDS
 from ledger.domain.results import Origin, submission_json
 from ledger.service_layer.learners import ItemOutcome as RegistrationOutcome
 from ledger.service_layer.queries import AchievementView
-from ledger.service_layer.recording import ItemOutcome, Outcome
+from ledger.service_layer.recording import CHECKING, RECORDING, ItemOutcome
 from shared.contracts.values import Wire
 from shared.domain.credit import MAX_NOTIONAL_HOURS, CreditScheme
 from shared.domain.levels import FRAMEWORK_RANGES, Framework
@@ -177,11 +177,11 @@ def item_json(item: ItemOutcome) -> dict[str, Any]:
     return body
 
 
-def batch_json(items: list[ItemOutcome]) -> dict[str, Any]:
-    counts = {o.value: 0 for o in Outcome}
+def batch_json(items: list[ItemOutcome], *, dry_run: bool = False) -> dict[str, Any]:
+    counts = {o.value: 0 for o in (CHECKING if dry_run else RECORDING)}
     for item in items:
         counts[item.outcome.value] += 1
-    return {"counts": counts, "results": [item_json(i) for i in items]}
+    return {"dry_run": dry_run, "counts": counts, "results": [item_json(i) for i in items]}
 
 
 def verification_json(learner_id: str, ledger_seq: int, v: Verification) -> dict[str, Any]:
