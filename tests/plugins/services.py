@@ -11,7 +11,7 @@ from typing import Any
 
 import httpx
 import pytest
-from sqlalchemy import MetaData
+from sqlalchemy import MetaData, make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 import award.bootstrap
@@ -57,6 +57,25 @@ async def migrated_database(database_url: str) -> str:
     for module in SERVICE_MODULES.values():
         await upgrade_to_head_async(module.definition().alembic_ini, database_url)
     return database_url
+
+
+@pytest.fixture
+async def fresh_ledger_database(database_url: str) -> AsyncIterator[str]:
+    """A database of its own on the same server, the ledger's migrations applied: for a
+    test that reads the whole ledger (the shared one holds other tests' tampered chains).
+    Dropped afterwards."""
+    name = f"fresh_{uuid.uuid4().hex[:10]}"
+    server = create_async_engine(database_url, isolation_level="AUTOCOMMIT")
+    try:
+        async with server.connect() as conn:
+            await conn.exec_driver_sql(f'CREATE DATABASE "{name}"')
+        url = make_url(database_url).set(database=name).render_as_string(hide_password=False)
+        await upgrade_to_head_async(ledger.bootstrap.definition().alembic_ini, url)
+        yield url
+    finally:
+        async with server.connect() as conn:
+            await conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        await server.dispose()
 
 
 @pytest.fixture

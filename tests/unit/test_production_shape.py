@@ -394,6 +394,8 @@ def k8s_env_sources(k8s: dict, k8s_files: dict[str, list[dict]]) -> dict[str, di
 
 
 def pod_spec(workload: dict) -> dict:
+    if workload["kind"] == "CronJob":
+        return workload["spec"]["jobTemplate"]["spec"]["template"]["spec"]
     return workload["spec"]["template"]["spec"]
 
 
@@ -408,6 +410,22 @@ def container_env(container: dict, sources: dict[str, dict[str, str]]) -> dict[s
         env |= {k: str(v) for k, v in sources[key].items()}
     env |= {e["name"]: str(e.get("value", "<from a reference>")) for e in container.get("env", [])}
     return env
+
+
+WORKLOADS = ("Deployment", "Job", "CronJob")
+
+
+def test_scheduled_jobs_run_a_command_of_their_service(k8s: dict) -> None:
+    """A CronJob (the ledger's nightly chain verification) runs `python -m <svc> <cmd>`
+    with a command that service has (ServiceDefinition.commands), as its own service."""
+    scheduled = {name: doc for (kind, name), doc in k8s.items() if kind == "CronJob"}
+    assert "ledger-verify" in scheduled
+    for name, doc in scheduled.items():
+        (container,) = pod_spec(doc)["containers"]
+        svc, command = container["args"]
+        assert command in importlib.import_module(f"{svc}.bootstrap").definition().commands, name
+        assert {"name": "CAIRN_SERVICE", "value": svc} in container["env"], name
+        assert doc["spec"]["concurrencyPolicy"] == "Forbid", name
 
 
 def test_kustomization_lists_every_manifest(kustomization: dict, k8s_files: dict) -> None:
@@ -426,7 +444,7 @@ def test_every_k8s_container_runs_the_compose_image(
     images = {i["name"] for i in kustomization["images"]}
     assert {image_repo(i["newName"]) for i in kustomization["images"]} == compose_repo
     for (kind, name), doc in k8s.items():
-        if kind in ("Deployment", "Job"):
+        if kind in WORKLOADS:
             for container in pod_spec(doc)["containers"]:
                 assert container["image"] in images, f"{kind}/{name}: {container['image']}"
 
@@ -435,7 +453,7 @@ def test_k8s_environment_names_and_values_are_settings(
     k8s: dict, k8s_env_sources: dict, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     for (kind, name), doc in k8s.items():
-        if kind not in ("Deployment", "Job"):
+        if kind not in WORKLOADS:
             continue
         for container in pod_spec(doc)["containers"]:
             env = container_env(container, k8s_env_sources)

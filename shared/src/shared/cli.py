@@ -7,6 +7,8 @@
   consumer  run this service's consumers (projections)
   rebuild   reset one projection and replay its topics from offset zero, then exit
   all       api + relay + consumers in one process (development)
+
+and a service's own (ServiceDefinition.commands), e.g. `python -m ledger verify`.
 """
 
 from __future__ import annotations
@@ -16,12 +18,13 @@ import asyncio
 import importlib
 import os
 import signal
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import structlog
 import uvicorn
 import uvloop
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from shared import web_workers
 from shared.db import create_engine
@@ -47,7 +50,7 @@ def service_main(definition: ServiceDefinition, settings_factory: Callable[[], S
     parser = argparse.ArgumentParser(prog=f"python -m {definition.name}",
                                      description=definition.title)
     parser.add_argument("command", choices=["migrate", "topics", "api", "relay", "consumer",
-                                            "rebuild", "all"])
+                                            "rebuild", "all", *definition.commands])
     parser.add_argument("projection", nargs="?", help="with rebuild: the projection's name")
     args = parser.parse_args(argv)
     settings = settings_factory()
@@ -74,6 +77,8 @@ def service_main(definition: ServiceDefinition, settings_factory: Callable[[], S
                         **serve)
     elif args.command == "topics":
         asyncio.run(ensure_topics(make_bus(settings), settings))
+    elif args.command in definition.commands:
+        raise SystemExit(asyncio.run(_own_command(definition.commands[args.command], settings)))
     else:
         if args.command == "relay":
             tune_malloc()
@@ -115,6 +120,15 @@ async def _run_workers(definition: ServiceDefinition, settings: ServiceSettings,
         await ctx.engine.dispose()
     if ctx.crashed:
         raise SystemExit(1)  # let the supervisor restart this process
+
+
+async def _own_command(run: Callable[[AsyncEngine], Awaitable[int]],
+                       settings: ServiceSettings) -> int:
+    engine = create_engine(settings)
+    try:
+        return await run(engine)
+    finally:
+        await engine.dispose()
 
 
 async def _rebuild(ctx: ServiceContext, name: str | None) -> None:

@@ -11,7 +11,7 @@ import asyncio
 import contextlib
 import ctypes
 import gc
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
@@ -49,6 +49,10 @@ class ServiceDefinition:
     routers: Sequence[APIRouter]
     projections: Callable[[], list[Projection]] = list
     log_sources: Sequence[LogSource] = ()  # tables that are their own outbox (the ledger)
+    # A service's own commands of `python -m <service>` (shared.cli), by name: each runs
+    # on an engine of the service's database and gives the exit status.
+    commands: Mapping[str, Callable[[AsyncEngine], Awaitable[int]]] = field(
+        default_factory=dict)
     version: str = "1.0.0"
 
 

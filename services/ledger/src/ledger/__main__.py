@@ -1,4 +1,4 @@
-"""python -m ledger migrate|topics|api|relay|consumer|rebuild|all"""
+"""python -m ledger migrate|topics|api|relay|consumer|rebuild|all|verify"""
 
 from ledger.bootstrap import definition
 from ledger.config import LedgerSettings

@@ -9,6 +9,7 @@ from fastapi import FastAPI
 from ledger.adapters.publication import ENTRIES
 from ledger.adapters.tables import catalogue_replica, dead_letter, inbox, metadata, outbox
 from ledger.config import LedgerSettings
+from ledger.entrypoints import cli
 from ledger.entrypoints.events.awards import AwardConferrals
 from ledger.entrypoints.events.statements import StatementsProjection
 from ledger.entrypoints.http import learners, results
@@ -31,6 +32,7 @@ def definition() -> ServiceDefinition:
         projections=lambda: [CatalogueReplica(catalogue_replica), StatementsProjection(),
                              AwardConferrals()],
         log_sources=[ENTRIES],  # the entries table is the ledger's outbox (DESIGN §3)
+        commands={"verify": cli.verify},  # python -m ledger verify: every chain (R-LG-4)
     )
 
 

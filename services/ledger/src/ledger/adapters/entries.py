@@ -9,7 +9,7 @@ from datetime import datetime
 from typing import Any, Literal, NamedTuple
 
 import asyncpg
-from sqlalchemy import select
+from sqlalchemy import Text, select, tuple_, type_coerce
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -168,6 +168,20 @@ async def learner_events(conn: AsyncConnection, learner_id: str) -> list[Any]:
     rows = await conn.execute(
         select(entries.c.ledger_seq, entries.c.event, entries.c.prev_hash, entries.c.hash)
         .where(entries.c.learner_id == learner_id).order_by(entries.c.ledger_seq))
+    return list(rows)
+
+
+async def entries_after(conn: AsyncConnection, after: tuple[str, int], limit: int) -> list[Any]:
+    """The next `limit` entries of the whole ledger after (learner_id, ledger_seq) `after`,
+    in chain order (the primary key): learner_id, ledger_seq, the stored event as its text
+    (not parsed here: a verification must report an event that is not JSON, not fail on
+    it), prev_hash, hash."""
+    rows = await conn.execute(
+        select(entries.c.learner_id, entries.c.ledger_seq,
+               type_coerce(entries.c.event, Text).label("event"), entries.c.prev_hash,
+               entries.c.hash)
+        .where(tuple_(entries.c.learner_id, entries.c.ledger_seq) > after)
+        .order_by(entries.c.learner_id, entries.c.ledger_seq).limit(limit))
     return list(rows)
 
 
