@@ -296,6 +296,8 @@ async def test_correction_and_revocation_show_in_the_statement_with_the_original
     assert lines[f"{iid}:r1"]["status"] == "corrected"
     assert lines[f"{iid}:r1"]["grade"]["value"] == "72"
     assert lines[f"{iid}:r2"]["status"] == "revoked" and not lines[f"{iid}:r2"]["counted"]
+    assert lines[f"{iid}:r2"]["revocation_reason"] == "academic misconduct"  # why, R-LG-3
+    assert lines[f"{iid}:r1"]["revocation_reason"] is None
     assert statement["totals"] == {"uk_credits": "20", "ects": "10"}
     assert statement["ledger_seq"] == 4
     original = (await client.get(f"/v1/achievements/{iid}:r1", headers=me)).json()

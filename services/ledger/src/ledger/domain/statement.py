@@ -103,6 +103,7 @@ class StatementLine:
     used_by_award: str | None
     corrections: int
     counted: bool
+    revocation_reason: str | None = None  # R-LG-3: why a revoked achievement no longer counts
 
     @property
     def uk_display(self) -> str:
@@ -166,7 +167,8 @@ def statement_line(state: AchievementState, policy: StatementPolicy) -> Statemen
         to_uk_credits(sub.credit, notional_hours=hours, policy=policy.conversion),
         to_ects(sub.credit, notional_hours=hours, policy=policy.conversion),
         sub.level, unambiguous_equivalents(sub.level), sub.grade, sub.assessed_on, sub.origin,
-        state.status, state.used_by_award, state.corrections, state.status is not Status.REVOKED)
+        state.status, state.used_by_award, state.corrections, state.status is not Status.REVOKED,
+        state.revocation_reason)
 
 
 @cache  # as above: levels x frameworks
@@ -227,7 +229,7 @@ def issued_by(states: Iterable[AchievementState], member: str) -> list[Achieveme
 # The statement as the API serves it (DESIGN §7) and as the read model stores it
 # (adapters.statements). Bump STATEMENT_FORMAT whenever this form or the policy behind
 # the figures changes: every stored statement of another format is then stale.
-STATEMENT_FORMAT = 2  # 2: awards
+STATEMENT_FORMAT = 3  # 2: awards; 3: a revoked line's revocation_reason
 
 
 def _totals_json(t: Totals) -> dict[str, str]:
@@ -249,6 +251,7 @@ def _line_json(line: StatementLine) -> dict[str, Any]:
         "assessed_on": line.assessed_on.isoformat(), "origin": line.origin.value,
         "status": line.status.value, "corrections": line.corrections,
         "used_by_award": line.used_by_award, "counted": line.counted,
+        "revocation_reason": line.revocation_reason,
     }
 
 
