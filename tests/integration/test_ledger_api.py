@@ -351,7 +351,9 @@ async def test_a_conflict_says_what_became_of_the_achievement_holding_the_id(led
             for i in items] == [("conflict", "corrected", True),
                                 ("conflict", "corrected", False),
                                 ("conflict", "revoked", False),
-                                ("duplicate", None, None)]  # answers as the first time
+                                ("duplicate", "corrected", False)]
+    # the original again answers as the first time, and says it is no longer the latest
+    assert (items[3]["achievement_id"], items[3]["ledger_seq"]) == (f"{iid}:r1", 1)
     assert items[2]["achievement_id"] == f"{iid}:r2" and "ledger_seq" not in items[2]
     assert items[2]["errors"][0]["message"].endswith("a revoked result cannot be corrected")
     assert await count(app, learner_id=lid) == written

@@ -187,6 +187,12 @@ class LedgerMachine(RuleBasedStateMachine):
             got = [r["outcome"] for r in response.json()["results"]]
             if attempt == 0:
                 assert got == expected
+                for a, item in zip(mine, response.json()["results"], strict=False):
+                    if a.status == "current":  # R-LG-2: as the first time, nothing more
+                        assert "achievement_status" not in item, item
+                    else:  # and what became of it since (R-LG-3)
+                        assert (item["achievement_status"], item["matches_latest"]) == (
+                            a.status, a.status == "corrected" and a.latest == a.body), item
                 for body, outcome in zip(items, got, strict=True):
                     if outcome == "created":
                         self.remember(body, member)

@@ -263,6 +263,21 @@ async def test_a_file_pushed_again_with_correct_sends_its_changed_rows_as_correc
                 .order_by(entries.c.ledger_seq))).scalars().all()
         assert kinds == ["recorded", "corrected"]
 
+        # An appeal restores R00002's first mark, and the file says 42 again: that is the
+        # result first recorded (R-LG-2: a duplicate), but no longer what the ledger holds.
+        amend_csv(path, {"R00002": {"grade_value": "42"}})
+        plain = await push_file(path, client, institution=inst, restart=True)
+        assert (plain.summary.duplicate, plain.summary.conflict) == (24, 3)
+        assert plain.summary.reasons["result_id: corrected_since"] == 1
+        restored = await push_file(path, client, institution=inst, restart=True,
+                                   correct="Appeal upheld 2026-08-01: first mark restored")
+        assert (restored.summary.corrected, restored.summary.duplicate) == (1, 24)
+        read = (await client.get(f"/ledger/v1/achievements/{inst}:R00002")).json()
+        assert (read["status"], read["corrections"], read["latest"]["grade"]["value"]) == (
+            "corrected", 2, "42")
+        settled = await push_file(path, client, institution=inst, restart=True)
+        assert (settled.summary.duplicate, settled.summary.conflict) == (25, 2)
+
 
 async def test_a_file_of_result_ids_is_revoked_resumably_and_what_cannot_be_is_listed(
         migrated_database, tmp_path):

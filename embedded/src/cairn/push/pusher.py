@@ -8,8 +8,10 @@ again records each result once and answers "duplicate" for those already in.
 With a correction reason (`--correct`), a row the ledger answers `conflict` for (another
 result is recorded under its id, R-LG-2) is sent as a correction of that achievement
 (R-LG-3): the way a registrar pushes a results file again after an exam board changed
-marks. A correction sent again answers "already the latest content" and appends nothing,
-so a resumed push corrects nothing twice either.
+marks. So is a row the ledger answers `duplicate` of an achievement since corrected to
+another result (an appeal restored the first mark: the row is the result first recorded,
+no longer the latest). A correction sent again answers "already the latest content" and
+appends nothing, so a resumed push corrects nothing twice either.
 
 `revoke_file` revokes the results a file names (R-LG-3), as many at a time, with the same
 progress, resumption and rejects file: a revocation sent again with the same reason
@@ -267,20 +269,30 @@ def _note(summary: Summary, row: Row, outcome: str, errors: list[dict[str, Any]]
 async def _answered(client: httpx.AsyncClient, batch: list[Row], *, dry_run: bool = False
                     ) -> list[Answered]:
     items = (await _send(client, batch, dry_run=dry_run))["results"]
-    return [(row, _outcome(item), item.get("errors") or [])
-            for row, item in zip(batch, items, strict=True)]
+    return [(row, *_outcome(item)) for row, item in zip(batch, items, strict=True)]
 
 
-def _outcome(item: dict[str, Any]) -> str:
-    """A batch item's outcome for the summary: a conflict with the achievement's latest
-    content (it was corrected to this row before) is a `duplicate`, nothing to do; a dry
-    run's `would_create` is counted `created`."""
-    outcome = item["outcome"]
+CORRECTED_SINCE = {"field": "result_id", "reason": "corrected_since",
+                   "message": "recorded as this row first, since corrected to another result: "
+                              "push with --correct REASON to make this row the latest again"}
+
+
+def _outcome(item: dict[str, Any]) -> tuple[str, list[dict[str, Any]]]:
+    """A batch item's outcome for the summary, and why: whether the ledger holds what the
+    row says now. A conflict with the achievement's latest content (it was corrected to
+    this row before) is a `duplicate`, nothing to do; a duplicate of an achievement since
+    corrected to another result is a `conflict` (the row is its original content: the
+    ledger no longer holds it), which `--correct` sends as a correction; a dry run's
+    `would_create` is counted `created`."""
+    outcome, errors = item["outcome"], item.get("errors") or []
     if outcome == "conflict" and item.get("matches_latest"):
-        return "duplicate"
+        return "duplicate", []
+    if (outcome == "duplicate" and item.get("achievement_status") == "corrected"
+            and not item.get("matches_latest")):
+        return "conflict", [CORRECTED_SINCE]
     if outcome == "would_create":
-        return "created"
-    return outcome if outcome in ("created", "duplicate", "conflict") else "rejected"
+        return "created", errors
+    return (outcome if outcome in ("created", "duplicate", "conflict") else "rejected"), errors
 
 
 async def _send(client: httpx.AsyncClient, batch: list[Row], *, dry_run: bool = False

@@ -77,7 +77,8 @@ class ItemOutcome:
     learner_id: str | None = None
     errors: list[dict[str, Any]] = field(default_factory=list)
     # A conflict's achievement as it stands: its status (current, corrected, revoked) and
-    # whether its latest content is this result (it was corrected to it: nothing to do)
+    # whether its latest content is this result (it was corrected to it: nothing to do).
+    # A duplicate's too, only when its achievement was corrected or revoked since.
     status: str | None = None
     matches_latest: bool | None = None
 
@@ -243,8 +244,9 @@ def _plan(prepared: list[_Prepared], decisions: list[Decision],
           amended: Mapping[str, tuple[str, str | None]] | None = None, *,
           dry_run: bool = False) -> _Plan:
     """`amended`: the latest correction or revocation (kind, fingerprint) of the stored
-    achievements some items conflict with, by achievement id (R-LG-3). `dry_run`: a new
-    result is `would_create`, unchained (no ledger_seq), and nothing is to be appended."""
+    achievements some items conflict with or repeat, by achievement id (R-LG-3).
+    `dry_run`: a new result is `would_create`, unchained (no ledger_seq), and nothing is
+    to be appended."""
     amended = amended or {}
     writer = ChainWriter(heads, recorded_at)
     first_time = {key: (row.achievement_id, row.ledger_seq, row.learner_id)
@@ -260,13 +262,16 @@ def _plan(prepared: list[_Prepared], decisions: list[Decision],
                            fingerprint=p.fingerprint, result_json=p.body)
             first_time[institution, rid] = (aid, seq, sub.learner_id)
             out.append(ItemOutcome(p.index, rid, new, aid, seq, sub.learner_id))
-        elif decision is Decision.SAME:  # R-LG-2: answer as the first time
-            aid, seq, lid = first_time[institution, rid]
-            out.append(ItemOutcome(p.index, rid, Outcome.DUPLICATE, aid, seq, lid))
         else:
             aid, seq, lid = first_time[institution, rid]
             status, latest = amended.get(aid, ("current", None))  # the kind is the status
             same = status == "corrected" and latest == p.fingerprint
+            if decision is Decision.SAME:  # R-LG-2: answer as the first time, and say
+                changed = status != "current"  # when the achievement changed since (R-LG-3)
+                out.append(ItemOutcome(p.index, rid, Outcome.DUPLICATE, aid, seq, lid,
+                                       status=status if changed else None,
+                                       matches_latest=same if changed else None))
+                continue
             out.append(ItemOutcome(p.index, rid, Outcome.CONFLICT, aid, seq, lid, errors=[{
                 "field": "result_id", "reason": "result_id_conflict",
                 "message": conflict_message(institution, rid, status, same)}],
@@ -300,11 +305,12 @@ async def _record(engine: AsyncEngine, prepared: list[_Prepared],
             if new_learners and not dry_run:
                 await repo.lock_learners(db, new_learners)  # before any read of a head
                 heads = await repo.chain_heads(db, new_learners)
-            conflicting = {(row.learner_id, row.achievement_id) for key, d in zip(
-                keys, decisions, strict=True) if d is Decision.CONFLICT
-                and (row := stored.get(key)) is not None}  # none on the usual path
-            amended = await repo.latest_amendments(db, sorted(conflicting)) if conflicting \
-                else {}
+            # The stored achievements items conflict with or repeat: has each been corrected
+            # or revoked since? None on the usual path (new results), so no query there.
+            touched = {(row.learner_id, row.achievement_id) for key, d in zip(
+                keys, decisions, strict=True) if d is not Decision.NEW
+                and (row := stored.get(key)) is not None}
+            amended = await repo.latest_amendments(db, sorted(touched)) if touched else {}
             plan = _plan(prepared, decisions, stored, heads, datetime.now(UTC), amended,
                          dry_run=dry_run)
             await repo.append_entries(db, plan.rows, method=method)  # none in a dry run

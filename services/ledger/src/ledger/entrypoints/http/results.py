@@ -84,9 +84,11 @@ async def post_batch(caller: Caller, request: Request, dry_run: Annotated[bool, 
         description="check the batch, write nothing: each item answers as it would be "
                     "recorded now, `would_create` for a new result (with the achievement "
                     "id it would get, no ledger_seq)")] = False) -> Response:
-    """Per item: created, duplicate (recorded before: the first answer), conflict (with
-    the achievement holding the id: achievement_id, achievement_status, matches_latest),
-    rejected (with errors). Good items are committed exactly once, also on a retry."""
+    """Per item: created, duplicate (recorded before: the first answer, with
+    achievement_status and matches_latest when the achievement was corrected or revoked
+    since), conflict (with the achievement holding the id: achievement_id,
+    achievement_status, matches_latest), rejected (with errors). Good items are committed
+    exactly once, also on a retry."""
     require_role(caller, "institution")
     results = batch_items(await json_body(request), "results", MAX_BATCH, "results")
     outcomes = await recording.record_results(_engine(request), caller.subject, results,

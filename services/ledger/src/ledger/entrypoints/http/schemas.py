@@ -19,7 +19,7 @@ from ledger.domain.result_json import REQUIRED_FIELDS
 from ledger.domain.results import Origin, submission_json
 from ledger.service_layer.learners import ItemOutcome as RegistrationOutcome
 from ledger.service_layer.queries import AchievementView
-from ledger.service_layer.recording import CHECKING, RECORDING, ItemOutcome
+from ledger.service_layer.recording import CHECKING, RECORDING, ItemOutcome, Outcome
 from shared.contracts.values import Wire
 from shared.domain.credit import MAX_NOTIONAL_HOURS, CreditScheme
 from shared.domain.levels import FRAMEWORK_RANGES, Framework
@@ -166,12 +166,14 @@ class RevocationIn(Wire):
 def item_json(item: ItemOutcome) -> dict[str, Any]:
     body: dict[str, Any] = {"index": item.index, "result_id": item.result_id,
                             "outcome": item.outcome.value}
-    if item.status is not None:  # a conflict: the achievement holding the id, as it stands
+    if item.outcome is Outcome.CONFLICT:  # the achievement holding the id, as it stands
         body |= {"achievement_id": item.achievement_id, "achievement_status": item.status,
                  "matches_latest": item.matches_latest}
     elif item.achievement_id is not None:
         body |= {"achievement_id": item.achievement_id, "ledger_seq": item.ledger_seq,
                  "learner_id": item.learner_id}
+        if item.status is not None:  # a duplicate of an achievement corrected or revoked since
+            body |= {"achievement_status": item.status, "matches_latest": item.matches_latest}
     if item.errors:
         body["errors"] = item.errors
     return body
