@@ -7,10 +7,10 @@ What `GET /learners/{lid}/verify` does for one learner, for all of them: an oper
 implementation (ledger.domain.chain.verify). A broken chain is reported with its first bad
 link, and the rest of that chain is not checked; every other chain still is.
 
-A hash chain shows an entry changed, inserted or removed inside a chain. It cannot show a
-chain's newest entries removed, or a whole chain removed, by someone who can write to the
-database (the append-only trigger stops everyone else): that needs the chains' heads kept
-somewhere else, such as the published events on Kafka."""
+A hash chain shows an entry changed, inserted or removed inside a chain. It cannot show
+what someone who can write to the database past its append-only trigger may also do:
+recompute every later hash of the chain, remove a chain's newest entries, or remove a
+whole chain. That needs the chains' heads kept outside the database."""
 
 from __future__ import annotations
 
