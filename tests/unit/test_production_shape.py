@@ -417,15 +417,21 @@ WORKLOADS = ("Deployment", "Job", "CronJob")
 
 def test_scheduled_jobs_run_a_command_of_their_service(k8s: dict) -> None:
     """A CronJob (the ledger's nightly chain verification) runs `python -m <svc> <cmd>`
-    with a command that service has (ServiceDefinition.commands), as its own service."""
+    with a command that service has (ServiceDefinition.commands), as its own service, and
+    the volumes it mounts are claimed in deploy/k8s."""
     scheduled = {name: doc for (kind, name), doc in k8s.items() if kind == "CronJob"}
     assert "ledger-verify" in scheduled
     for name, doc in scheduled.items():
         (container,) = pod_spec(doc)["containers"]
-        svc, command = container["args"]
+        svc, command, *_ = container["args"]
         assert command in importlib.import_module(f"{svc}.bootstrap").definition().commands, name
         assert {"name": "CAIRN_SERVICE", "value": svc} in container["env"], name
         assert doc["spec"]["concurrencyPolicy"] == "Forbid", name
+        volumes = {v["name"]: v for v in pod_spec(doc)["volumes"]}
+        for mount in container["volumeMounts"]:
+            claim = volumes[mount["name"]].get("persistentVolumeClaim")
+            if claim is not None:
+                assert ("PersistentVolumeClaim", claim["claimName"]) in k8s, name
 
 
 def test_kustomization_lists_every_manifest(kustomization: dict, k8s_files: dict) -> None:

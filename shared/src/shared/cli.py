@@ -18,7 +18,7 @@ import asyncio
 import importlib
 import os
 import signal
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
 import structlog
@@ -52,7 +52,11 @@ def service_main(definition: ServiceDefinition, settings_factory: Callable[[], S
     parser.add_argument("command", choices=["migrate", "topics", "api", "relay", "consumer",
                                             "rebuild", "all", *definition.commands])
     parser.add_argument("projection", nargs="?", help="with rebuild: the projection's name")
-    args = parser.parse_args(argv)
+    args, rest = parser.parse_known_args(argv)
+    if args.command in definition.commands:  # its own arguments are its own to parse
+        rest = [args.projection, *rest] if args.projection is not None else rest
+    elif rest:
+        parser.error(f"unrecognized arguments: {' '.join(rest)}")
     settings = settings_factory()
     configure_logging(settings.log_level, settings.log_json)
     tune_gc()
@@ -78,7 +82,8 @@ def service_main(definition: ServiceDefinition, settings_factory: Callable[[], S
     elif args.command == "topics":
         asyncio.run(ensure_topics(make_bus(settings), settings))
     elif args.command in definition.commands:
-        raise SystemExit(asyncio.run(_own_command(definition.commands[args.command], settings)))
+        raise SystemExit(asyncio.run(_own_command(definition.commands[args.command], rest,
+                                                  settings)))
     else:
         if args.command == "relay":
             tune_malloc()
@@ -122,11 +127,11 @@ async def _run_workers(definition: ServiceDefinition, settings: ServiceSettings,
         raise SystemExit(1)  # let the supervisor restart this process
 
 
-async def _own_command(run: Callable[[AsyncEngine], Awaitable[int]],
-                       settings: ServiceSettings) -> int:
+async def _own_command(run: Callable[[AsyncEngine, Sequence[str]], Awaitable[int]],
+                       args: Sequence[str], settings: ServiceSettings) -> int:
     engine = create_engine(settings)
     try:
-        return await run(engine)
+        return await run(engine, args)
     finally:
         await engine.dispose()
 

@@ -50,8 +50,9 @@ class ServiceDefinition:
     projections: Callable[[], list[Projection]] = list
     log_sources: Sequence[LogSource] = ()  # tables that are their own outbox (the ledger)
     # A service's own commands of `python -m <service>` (shared.cli), by name: each runs
-    # on an engine of the service's database and gives the exit status.
-    commands: Mapping[str, Callable[[AsyncEngine], Awaitable[int]]] = field(
+    # on an engine of the service's database, with the arguments after its name, and
+    # gives the exit status.
+    commands: Mapping[str, Callable[[AsyncEngine, Sequence[str]], Awaitable[int]]] = field(
         default_factory=dict)
     version: str = "1.0.0"
 

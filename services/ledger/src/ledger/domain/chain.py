@@ -116,6 +116,23 @@ def _first_fault(entry: ChainEntry, expected_seq: int, prev_hash: str) -> tuple[
     return None
 
 
+def anchor_fault(anchor: tuple[int, str], hash_at_anchor: str | None, last_seq: int
+                 ) -> tuple[str, str] | None:
+    """A chain that verifies on its own, against its head (ledger_seq, hash) as recorded
+    outside the database by an earlier verification (its anchor): the chain must still
+    reach that entry, with that hash. Recomputing every hash after a change, or dropping
+    the newest entries, leaves a chain that verifies; only an anchor shows it. Returns
+    (reason, detail), or None when the chain holds its anchor."""
+    seq, digest = anchor
+    if last_seq < seq:
+        return "truncated", (f"the chain ends at ledger_seq {last_seq}; it reached {seq} "
+                             "when anchored")
+    if hash_at_anchor != digest:
+        return "rewritten", (f"ledger_seq {seq} now hashes to {hash_at_anchor}, not the "
+                             f"anchored {digest}: the chain was rewritten up to it")
+    return None
+
+
 def link(
     events: Iterable[Mapping[str, Any]], *, prev_hash: str = GENESIS, first_seq: int = FIRST_SEQ
 ) -> Iterator[ChainEntry]:
