@@ -14,7 +14,15 @@ from hypothesis import assume, given
 from hypothesis import strategies as st
 
 from ledger.domain.canonical import canonical_json, to_json_value
-from ledger.domain.chain import GENESIS, ChainEntry, chain, event_hash, link, verify
+from ledger.domain.chain import (
+    GENESIS,
+    ChainEntry,
+    anchor_fault,
+    chain,
+    event_hash,
+    link,
+    verify,
+)
 
 EVENTS = [{"kind": "recorded", "ledger_seq": n, "learner_id": "L-0000001",
            "result": {"credit": {"value": "15", "scheme": "CATS"}, "grade": "6" + str(n)}}
@@ -187,3 +195,18 @@ def test_changing_any_field_of_any_event_fails_at_exactly_that_seq(evs, data) ->
     result = verify(rows)
     assert (result.ok, result.first_bad_seq, result.reason, result.checked) == (
         False, k + 1, "hash_mismatch", k)
+
+
+def test_an_anchor_shows_what_a_chain_alone_cannot() -> None:
+    """A chain rebuilt after a change, every later hash recomputed, verifies on its own;
+    against the head an earlier verification kept, it is `rewritten`; one cut short,
+    `truncated`; one that only grew since holds its anchor."""
+    entries = stored()
+    anchor = (4, entries[3].stored_hash)
+    changed = [*EVENTS[:1], {**EVENTS[1], "result": {"grade": "99"}}, *EVENTS[2:]]
+    rebuilt = list(link(changed))
+    assert verify(rebuilt).ok
+    assert anchor_fault(anchor, rebuilt[3].stored_hash, 6)[0] == "rewritten"
+    assert anchor_fault(anchor, None, 3) == (
+        "truncated", "the chain ends at ledger_seq 3; it reached 4 when anchored")
+    assert anchor_fault(anchor, entries[3].stored_hash, 6) is None
