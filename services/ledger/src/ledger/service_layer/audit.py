@@ -100,22 +100,20 @@ def _verify_part(check: LedgerCheck, chain: _Chain, rows: list) -> None:
     check.entries += len(rows)
     if chain.broken:
         return
-    parsed = []
+    parsed, not_json = [], None
     for row in rows:
         try:
             parsed.append(ChainEntry(row.ledger_seq, orjson.loads(row.event), row.prev_hash,
                                      row.hash))
         except orjson.JSONDecodeError:
-            parsed.append(None)
+            not_json = row.ledger_seq  # the entries before it are still checked first
             break
-    result = verify((e for e in parsed if e is not None), prev_hash=chain.prev_hash,
-                    first_seq=chain.next_seq)
-    if result.ok and parsed and parsed[-1] is None:  # good up to an event that is not JSON
-        bad = rows[len(parsed) - 1].ledger_seq
-        _broken(check, chain, bad, "not_canonical", "the stored event is not JSON")
-    elif not result.ok:
+    result = verify(parsed, prev_hash=chain.prev_hash, first_seq=chain.next_seq)
+    if not result.ok:
         _broken(check, chain, result.first_bad_seq or 0, result.reason or "",
                 result.detail or "")
+    elif not_json is not None:
+        _broken(check, chain, not_json, "not_canonical", "the stored event is not JSON")
     else:
         if chain.anchor is not None:
             for row in rows:
