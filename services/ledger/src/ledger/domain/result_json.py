@@ -32,9 +32,32 @@ FIELDS = frozenset({"result_id", "learner_id", "institution_id", "course", "titl
                     "level", "subjects", "grade", "assessed_on", "origin", "notional_hours",
                     "eu"})
 REQUIRED_FIELDS = FIELDS - {"course", "origin", "notional_hours", "eu"}
-_SCHEMES = {s.value: s for s in CreditScheme}
-_FRAMEWORKS = {f.value: f for f in Framework}
-_ORIGINS = {o.value: o for o in Origin}
+SCHEMES = {s.value: s for s in CreditScheme}  # a known one as its enum: no Enum() call per row
+FRAMEWORKS = {f.value: f for f in Framework}
+ORIGINS = {o.value: o for o in Origin}
+
+
+def decimal_of(value: Any) -> Decimal | None:
+    """A credit, a share or a workload as given: a string or an integer, finite; None
+    for anything else, a float above all (R-CR-3)."""
+    if isinstance(value, (str, int)) and not isinstance(value, bool):
+        try:
+            number = Decimal(value)
+        except InvalidOperation:
+            return None
+        if number.is_finite():
+            return number
+    return None
+
+
+def day_of(value: Any) -> date | None:
+    """An ISO date, YYYY-MM-DD (what Python 3.11 also reads: 2026-W25-6); None otherwise."""
+    if isinstance(value, str) and len(value) == 10:
+        try:
+            return date.fromisoformat(value)
+        except ValueError:
+            return None
+    return None
 
 
 class _Reader:
@@ -69,23 +92,17 @@ class _Reader:
         return value
 
     def decimal(self, value: Any, where: str) -> Decimal | None:
-        if isinstance(value, (str, int)) and not isinstance(value, bool):
-            try:
-                number = Decimal(value)
-            except InvalidOperation:
-                number = None
-            if number is not None and number.is_finite():
-                return number
+        number = decimal_of(value)
+        if number is not None:
+            return number
         self.fail(where, "decimal_required", f"{where} must be a decimal number given as a "
                   "string or an integer (never a float)")
         return None
 
     def day(self, value: Any, where: str) -> date | None:
-        if isinstance(value, str) and len(value) == 10:
-            try:
-                return date.fromisoformat(value)
-            except ValueError:
-                pass
+        day = day_of(value)
+        if day is not None:
+            return day
         self.fail(where, "date_required", f"{where} must be an ISO date, YYYY-MM-DD")
         return None
 
@@ -95,8 +112,8 @@ class _Reader:
         if raw is None or value is None:
             return None
         try:
-            scheme = raw.get("scheme")  # a known one as its enum: no Enum() call per row
-            return Credit(value, _SCHEMES.get(scheme, scheme) if isinstance(scheme, str)
+            scheme = raw.get("scheme")
+            return Credit(value, SCHEMES.get(scheme, scheme) if isinstance(scheme, str)
                           else scheme)  # R-CR-3
         except InvalidCredit as error:
             self.fail(f"credit.{error.field}", "invalid_credit", error.reason)
@@ -112,7 +129,7 @@ class _Reader:
             return None
         try:
             framework = raw.get("framework")
-            return Level(_FRAMEWORKS.get(framework, framework) if isinstance(framework, str)
+            return Level(FRAMEWORKS.get(framework, framework) if isinstance(framework, str)
                          else framework, value)  # R-LV-1
         except LevelError as error:
             field = "level.framework" if "framework" in str(error) else "level.value"
@@ -179,7 +196,7 @@ def parse_submission(data: Any) -> ResultSubmission:
     grade = Grade(r.text(grade_raw, "scale", "grade.scale") or "",
                   r.text(grade_raw, "value", "grade.value") or "")
     origin = data.get("origin", "member")
-    origin = _ORIGINS.get(origin) if isinstance(origin, str) else None  # a list: unhashable
+    origin = ORIGINS.get(origin) if isinstance(origin, str) else None  # a list: unhashable
     if origin is None:
         r.fail("origin", "invalid_origin", "origin is 'member' or 'rpl'")
         origin = Origin.MEMBER

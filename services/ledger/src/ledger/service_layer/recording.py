@@ -102,7 +102,10 @@ def violation_errors(error: RuleViolation) -> list[dict[str, Any]]:
 
 def check_tenancy(caller_institution: str, items: Sequence[Any]) -> None:
     for index, item in enumerate(items):
-        claimed = item.get("institution_id") if isinstance(item, (dict, Mapping)) else None
+        if type(item) is ResultSubmission:
+            claimed = item.institution_id
+        else:
+            claimed = item.get("institution_id") if isinstance(item, (dict, Mapping)) else None
         if isinstance(claimed, str) and claimed != caller_institution:
             raise WrongTenant("wrong_tenant", "An institution may record results only as itself",
                               detail=f"results[{index}] is for {claimed!r}, the token for "
@@ -110,11 +113,14 @@ def check_tenancy(caller_institution: str, items: Sequence[Any]) -> None:
 
 
 def _prepare(index: int, item: Any, today: date) -> _Prepared | ItemOutcome:
-    # (dict, Mapping): a parsed body's items are dicts, answered before the ABC's slower check
-    result_id = item.get("result_id") if isinstance(item, (dict, Mapping)) else None
-    result_id = result_id if isinstance(result_id, str) else None
+    """`item`: a result's JSON, or a ResultSubmission the edge already read from it."""
+    if type(item) is ResultSubmission:
+        result_id: str | None = item.result_id
+    else:  # (dict, Mapping): a body's items are dicts, answered before the slower ABC check
+        result_id = item.get("result_id") if isinstance(item, (dict, Mapping)) else None
+        result_id = result_id if isinstance(result_id, str) else None
     try:
-        sub = parse_submission(item)
+        sub = item if type(item) is ResultSubmission else parse_submission(item)
         check_submission(sub, today=today)
         for name in ("result_id", "learner_id"):
             if not IDENTIFIER.match(getattr(sub, name)):

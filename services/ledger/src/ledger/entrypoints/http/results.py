@@ -18,7 +18,9 @@ from ledger.entrypoints.http.schemas import (
     invalid,
     json_body,
     json_response,
+    parse_json,
 )
+from ledger.entrypoints.http.result_wire import decode_batch
 from ledger.service_layer import amending, recording
 from ledger.service_layer.recording import MAX_BATCH, Outcome
 from shared.auth import Caller, require_role
@@ -90,7 +92,10 @@ async def post_batch(caller: Caller, request: Request, dry_run: Annotated[bool, 
     achievement_status, matches_latest), rejected (with errors). Good items are committed
     exactly once, also on a retry."""
     require_role(caller, "institution")
-    results = batch_items(await json_body(request), "results", MAX_BATCH, "results")
+    raw = await request.body()
+    results = decode_batch(raw, MAX_BATCH)  # the common shape, typed as it is decoded
+    if results is None:
+        results = batch_items(parse_json(raw), "results", MAX_BATCH, "results")
     outcomes = await recording.record_results(_engine(request), caller.subject, results,
                                               today=latest_today(), dry_run=dry_run)
     return json_response(batch_json(outcomes, dry_run=dry_run))
