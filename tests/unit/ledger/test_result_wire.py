@@ -1,4 +1,4 @@
-"""The batch body's fast path (entrypoints.http.result_wire) reads a result exactly as the
+"""The results' fast path (entrypoints.http.result_wire) reads a result exactly as the
 general reader (domain.result_json) does, or leaves it to it: never a result the general
 reader refuses, never a value read otherwise ("15.0" stays "15.0"), and a body the
 general path refuses whole is left to it whole."""
@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 
 from ledger.domain.result_json import parse_submission
 from ledger.domain.results import ResultSubmission
-from ledger.entrypoints.http.result_wire import decode_batch
+from ledger.entrypoints.http.result_wire import decode_batch, decode_result
 from shared.domain.errors import RuleViolation
 from tests.unit.ledger.builders import BODY
 from tests.unit.ledger.test_result_schema import REFUSED
@@ -44,6 +44,9 @@ def assert_read_as_the_general_reader_would(raw: bytes) -> None:
             assert repr(item) == repr(read)  # repr: Decimal("15.0") is not Decimal("15")
         else:
             assert item == given_item  # left to the general reader as its parsed JSON
+        single = decode_result(json.dumps(given_item).encode())  # POST /results: the same
+        assert (single is None) if not isinstance(item, ResultSubmission) else (
+            repr(single) == repr(item))
 
 
 def test_the_design_body_takes_the_fast_path() -> None:
@@ -56,6 +59,7 @@ def test_the_design_body_takes_the_fast_path() -> None:
 def test_what_the_general_reader_refuses_is_left_to_it(body) -> None:
     [item] = decode_batch(batch(body), 10)
     assert item == body
+    assert decode_result(json.dumps(body).encode()) is None
 
 
 @pytest.mark.parametrize("changes", [

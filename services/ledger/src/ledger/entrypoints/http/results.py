@@ -20,7 +20,7 @@ from ledger.entrypoints.http.schemas import (
     json_response,
     parse_json,
 )
-from ledger.entrypoints.http.result_wire import decode_batch
+from ledger.entrypoints.http.result_wire import decode_batch, decode_result
 from ledger.service_layer import amending, recording
 from ledger.service_layer.recording import MAX_BATCH, Outcome
 from shared.auth import Caller, require_role
@@ -64,7 +64,10 @@ def _body(schema: dict) -> dict:
 async def post_result(caller: Caller, request: Request) -> Response:
     """The hot write: a lean route (shared.http.LeanRoute) and the group commit."""
     require_role(caller, "institution")
-    item = await json_body(request)
+    raw = await request.body()
+    item = decode_result(raw)  # typed as it is decoded: the plain shape of a good result
+    if item is None:
+        item = parse_json(raw)  # anything else: the general reader names every problem
     outcome = await _single_results(request).record(caller.subject, item, today=latest_today())
     if outcome.outcome is Outcome.REJECTED:
         raise invalid(outcome.errors)
