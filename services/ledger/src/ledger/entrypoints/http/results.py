@@ -10,6 +10,7 @@ from typing import Annotated
 from fastapi import APIRouter, Path, Query, Request, Response
 
 from ledger.domain.idempotency import result_conflict
+from ledger.entrypoints.http.result_wire import decode_batch, decode_result
 from ledger.entrypoints.http.schemas import (
     RESULT_SCHEMA,
     RevocationIn,
@@ -20,7 +21,6 @@ from ledger.entrypoints.http.schemas import (
     json_response,
     parse_json,
 )
-from ledger.entrypoints.http.result_wire import decode_batch, decode_result
 from ledger.service_layer import amending, recording
 from ledger.service_layer.recording import MAX_BATCH, Outcome
 from shared.auth import Caller, require_role
