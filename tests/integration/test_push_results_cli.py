@@ -279,6 +279,46 @@ async def test_a_file_pushed_again_with_correct_sends_its_changed_rows_as_correc
         assert (settled.summary.duplicate, settled.summary.conflict) == (25, 2)
 
 
+async def test_a_row_of_a_result_revoked_since_is_a_conflict_not_a_duplicate(
+        migrated_database, tmp_path):
+    """A results file exported again after a member revoked one of its results (R-LG-3)
+    still holds the row as it was recorded: the ledger answers `duplicate` (R-LG-2), with
+    the achievement's status; the push and its check count the row a `conflict`,
+    `revoked_since`, so the registrar sees that the file counts a result the ledger no
+    longer does. `--correct` cannot undo a revocation: the ledger's refusal is listed."""
+    inst = unique("uni")
+    path = tmp_path / "results.csv"
+    write_csv(path, inst, 12)
+    async with ledger_client(migrated_database, inst) as (_app, client):
+        first = await push_file(path, client, institution=inst)
+        assert (first.summary.created, first.summary.rejected) == (10, 2)  # rows 7 and 11
+        revoked = await client.post(f"/ledger/v1/achievements/{inst}:R00005/revocation",
+                                    json={"reason": "academic misconduct"})
+        assert revoked.status_code == 201
+
+        checked = await check_file(path, client, institution=inst)
+        plain = await push_file(path, client, institution=inst, restart=True)
+        for done in (checked, plain):
+            s = done.summary
+            assert (s.created, s.duplicate, s.conflict, s.rejected) == (0, 9, 1, 2)
+            assert s.reasons["result_id: revoked_since"] == 1
+        with rejects_path(path).open(newline="") as fh:
+            rows = {r["result_id"]: r for r in csv.DictReader(fh)}
+        assert rows["R00005"]["outcome"] == "conflict"
+        assert rows["R00005"]["reasons"].startswith("result_id: recorded as this row, since "
+                                                    "revoked")
+        assert "the ledger holds another result under the same id, or revoked it" in (
+            summary_text(plain, 1))
+
+        fixed = await push_file(path, client, institution=inst, restart=True,
+                                correct="Exam board 2026-06-30")
+        assert (fixed.summary.corrected, fixed.summary.duplicate, fixed.summary.rejected) == (
+            0, 9, 3)
+        assert fixed.summary.reasons["result_id: already_revoked"] == 1
+        read = (await client.get(f"/ledger/v1/achievements/{inst}:R00005")).json()
+        assert (read["status"], read["corrections"]) == ("revoked", 0)
+
+
 async def test_a_file_of_result_ids_is_revoked_resumably_and_what_cannot_be_is_listed(
         migrated_database, tmp_path):
     """`cairn revoke-results` (R-LG-3): each row's own reason, else --reason; revoked once

@@ -277,16 +277,26 @@ CORRECTED_SINCE = {"field": "result_id", "reason": "corrected_since",
                               "push with --correct REASON to make this row the latest again"}
 
 
+REVOKED_SINCE = {"field": "result_id", "reason": "revoked_since",
+                 "message": "recorded as this row, since revoked: the ledger no longer "
+                            "counts it, and a revocation is final (R-LG-3); take the row out "
+                            "of the file if the revocation stands"}
+
+
 def _outcome(item: dict[str, Any]) -> tuple[str, list[dict[str, Any]]]:
     """A batch item's outcome for the summary, and why: whether the ledger holds what the
     row says now. A conflict with the achievement's latest content (it was corrected to
     this row before) is a `duplicate`, nothing to do; a duplicate of an achievement since
     corrected to another result is a `conflict` (the row is its original content: the
-    ledger no longer holds it), which `--correct` sends as a correction; a dry run's
-    `would_create` is counted `created`."""
+    ledger no longer holds it), which `--correct` sends as a correction; so is a duplicate
+    of an achievement since revoked (the file counts a result the ledger no longer does:
+    a registrar reconciling must see it; `--correct` then gets the ledger's refusal); a
+    dry run's `would_create` is counted `created`."""
     outcome, errors = item["outcome"], item.get("errors") or []
     if outcome == "conflict" and item.get("matches_latest"):
         return "duplicate", []
+    if outcome == "duplicate" and item.get("achievement_status") == "revoked":
+        return "conflict", [REVOKED_SINCE]
     if (outcome == "duplicate" and item.get("achievement_status") == "corrected"
             and not item.get("matches_latest")):
         return "conflict", [CORRECTED_SINCE]

@@ -11,6 +11,8 @@ from cairn.push.pusher import Progress, Summary
 REVOCATION_COUNTS = ("revoked", "duplicate", "rejected")
 CHECK_COUNTS = ("created", "duplicate", "conflict", "rejected")
 _LABELS = {"created": "would record"}  # in a check, nothing is created
+# corrected_since, revoked_since, result_id_conflict: the reasons tell which
+_CONFLICT = "the ledger holds another result under the same id, or revoked it"
 
 
 def progress_bar(progress: Progress, total_batches: int,
@@ -36,8 +38,8 @@ def summary_text(progress: Progress, total_batches: int, rejects: Path | None = 
         lines.append(f"  corrected  {s.corrected}  (a different result was recorded under "
                      f"the same id: corrected, {progress.correction_reason!r})")
     lines += [f"  duplicate  {s.duplicate}  (already recorded)",
-              f"  conflict   {s.conflict}  (a different result under the same id"
-              + (": push again with --correct REASON to send these as corrections)"
+              f"  conflict   {s.conflict}  ({_CONFLICT}"
+              + ("; push again with --correct REASON to correct the results that can be)"
                  if s.conflict else ")"),
               f"  rejected   {s.rejected}"]
     return "\n".join(lines + _details(s, rejects, "not recorded", "push"))
@@ -51,8 +53,8 @@ def check_summary_text(progress: Progress, total_batches: int, rejects: Path | N
              "nothing was recorded",
              f"  would be recorded  {s.created}",
              f"  duplicate          {s.duplicate}  (already recorded)",
-             f"  conflict           {s.conflict}  (a different result under the same id"
-             + (": push with --correct REASON to send these as corrections)"
+             f"  conflict           {s.conflict}  ({_CONFLICT}"
+             + ("; push with --correct REASON to correct the results that can be)"
                 if s.conflict else ")"),
              f"  rejected           {s.rejected}"]
     return "\n".join(lines + _details(s, rejects, "that would not be recorded", None))
