@@ -77,7 +77,9 @@ def test_make_run_serves_the_demo_consortium_with_its_own_secret(embedded):
 
 def test_a_registrar_checks_a_results_file_before_pushing_it(embedded):
     """`cairn push-results --check` against `cairn run`: exit status 1 while a row would
-    not be recorded, 0 once the file is fixed; nothing recorded until the push."""
+    not be recorded, 0 once the file is fixed; nothing recorded until the push. Then
+    `cairn revoke-results --check` likewise, the revocation, and the file's row of the
+    revoked result is a conflict (`revoked_since`)."""
     base, tmp_path = embedded
     path = tmp_path / "results.csv"
     rows = [f"E2E-{i},L-E2E-{i},uni-north,DS701,Data Science Foundations,{credit},CATS,FHEQ,7,"
@@ -109,3 +111,29 @@ def test_a_registrar_checks_a_results_file_before_pushing_it(embedded):
     again = cairn("--check")
     assert again.returncode == 0 and "duplicate          3" in again.stdout
     assert "--check does not combine" in cairn("--check", "--correct", "remark").stderr
+
+    # A misconduct panel voids E2E-0: its revocation checked first (E2E-9 was never
+    # recorded), then made; the results file pushed again now shows the difference.
+    voids = tmp_path / "voids.csv"
+    voids.write_text("result_id,reason\nE2E-0,Panel 2026-07-14\nE2E-9,Panel 2026-07-14\n")
+
+    def revoke(*args: str) -> subprocess.CompletedProcess:
+        return subprocess.run(["cairn", "revoke-results", str(voids), "--institution",
+                               "uni-north", "--url", base, *args],
+                              env={**os.environ, "CAIRN_AUTH_SECRET": SECRET},
+                              capture_output=True, text=True, timeout=60)
+
+    def status() -> str:
+        me = {"Authorization": f"Bearer {mint_token(SECRET, 'uni-north', 'institution')}"}
+        return httpx.get(f"{base}/ledger/v1/achievements/uni-north:E2E-0",
+                         headers=me).json()["status"]
+
+    checked = revoke("--check")
+    assert checked.returncode == 1, checked.stdout + checked.stderr
+    assert "would be revoked  1" in checked.stdout and "rejected          1" in checked.stdout
+    assert status() == "current"
+    voids.write_text("result_id,reason\nE2E-0,Panel 2026-07-14\n")
+    assert revoke("--check").returncode == 0 and status() == "current"
+    assert revoke().returncode == 0 and status() == "revoked"
+    after = cairn("--check")
+    assert after.returncode == 1 and "revoked_since" in after.stdout, after.stdout

@@ -236,6 +236,38 @@ async def test_a_dry_run_checks_the_caller_as_a_push_does(ledger_api, inst):
     assert await count(app, learner_id=lid) == 0
 
 
+async def test_a_revocations_dry_run_answers_as_the_revocation_will_and_writes_nothing(
+        ledger_api, inst):
+    """R-LG-3: `?dry_run=true` on a revocation decides it exactly as sent now (the same
+    refusals: 403 another member's, 404 none such, 409 revoked with another reason) and
+    appends nothing; `would_revoke`, then after the revocation `duplicate`."""
+    app, client = ledger_api
+    iid, me = inst
+    lid = await record_two(client, iid, me)
+    check, revoke = (f"/v1/achievements/{iid}:r2/revocation?dry_run=true",
+                     f"/v1/achievements/{iid}:r2/revocation")
+    would = await client.post(check, json={"reason": "academic misconduct"}, headers=me)
+    assert (would.status_code, would.json()) == (200, {
+        "achievement_id": f"{iid}:r2", "learner_id": lid, "ledger_seq": None,
+        "status": "revoked", "dry_run": True, "outcome": "would_revoke"})
+    theirs = await client.post(check, json={"reason": "x"},
+                               headers=auth("institution", unique("other")))
+    assert theirs.status_code == 403
+    missing = await client.post(f"/v1/achievements/{iid}:nope/revocation?dry_run=true",
+                                json={"reason": "x"}, headers=me)
+    assert (missing.status_code, missing.json()["code"]) == (404, "achievement_not_found")
+    assert await count(app, learner_id=lid) == 2
+
+    revoked = await client.post(revoke, json={"reason": "academic misconduct"}, headers=me)
+    assert revoked.status_code == 201
+    again = await client.post(check, json={"reason": "academic misconduct"}, headers=me)
+    assert (again.status_code, again.json()["outcome"], again.json()["ledger_seq"]) == (
+        200, "duplicate", revoked.json()["ledger_seq"])
+    other = await client.post(check, json={"reason": "another reason"}, headers=me)
+    assert (other.status_code, other.json()["code"]) == (409, "already_revoked")
+    assert await count(app, learner_id=lid) == 3
+
+
 async def test_concurrent_batches_on_the_same_learners_keep_valid_chains(ledger_api, inst):
     app, client = ledger_api
     iid, me = inst

@@ -15,9 +15,21 @@ from starlette.applications import Starlette
 from starlette.routing import Mount
 
 from cairn.push.files import CSV_COLUMNS
-from cairn.push.pusher import PushAborted, check_file, progress_path, push_file, revoke_file
+from cairn.push.pusher import (
+    PushAborted,
+    check_file,
+    check_revocations,
+    progress_path,
+    push_file,
+    revoke_file,
+)
 from cairn.push.rejects import rejects_path
-from cairn.push.report import check_summary_text, revocation_summary_text, summary_text
+from cairn.push.report import (
+    check_summary_text,
+    revocation_check_summary_text,
+    revocation_summary_text,
+    summary_text,
+)
 from ledger.adapters.tables import entries
 from shared.messaging.memory_bus import InProcessBus
 from tests.plugins.services import auth, running, unique
@@ -338,7 +350,8 @@ async def test_a_file_of_result_ids_is_revoked_resumably_and_what_cannot_be_is_l
                     f",{inst},no id\n"
                     "R00006,uni-elsewhere,\n"  # another member's: not sent
                     f"R00001,{inst},Panel 2026-07-01: plagiarism\n"  # twice in the file
-                    f"R00008,{inst},\n")
+                    f"R00008,{inst},\n"
+                    f"R00002,{inst},Another reason\n")  # revoked above: refused
     default = "Academic misconduct panel 2026-07-14"
     async with ledger_client(migrated_database, inst) as (app, client):
         await push_file(results, client, institution=inst)
@@ -347,22 +360,38 @@ async def test_a_file_of_result_ids_is_revoked_resumably_and_what_cannot_be_is_l
                                        json={"reason": why})
             assert answer.status_code == 201
 
+        # Checked first (--check): what the revocations will do, nothing revoked.
+        checked = await check_revocations(path, client, institution=inst, reason=default,
+                                          batch_size=2)
+        c = checked.summary
+        assert (checked.batches_done, c.revoked, c.duplicate, c.rejected) == (4, 3, 2, 5)
+        assert not progress_path(path, "revocations").exists()
+        with rejects_path(path, "problems").open(newline="") as fh:
+            problems = {(r["line"], r["result_id"]) for r in csv.DictReader(fh)}
+        assert problems == {("4", "R00003"), ("6", "R99999"), ("7", ""), ("8", "R00006"),
+                            ("11", "R00002")}
+        text = revocation_check_summary_text(checked, 4, rejects_path(path, "problems"))
+        assert "nothing was revoked" in text and "would be revoked  3" in text
+        assert (await client.get(f"/ledger/v1/achievements/{inst}:R00001")).json()[
+            "status"] == "current"
+
         first = await revoke_file(path, client, institution=inst, reason=default,
                                   batch_size=2, stop_after=1)  # interrupted: R00001, R00002
         assert (first.batches_done, first.summary.revoked, first.summary.rejected) == (1, 2, 2)
         done = await revoke_file(path, client, institution=inst, reason=default, batch_size=2)
         s = done.summary
-        assert (done.batches_done, s.revoked, s.duplicate, s.rejected) == (4, 3, 2, 4)
+        assert (done.batches_done, s.revoked, s.duplicate, s.rejected) == (4, 3, 2, 5)
+        assert s.reasons == c.reasons  # the check said so
         assert dict(s.reasons) == {"result_id: missing": 1, "institution_id: wrong_tenant": 1,
-                                   "result_id: already_revoked": 1,
+                                   "result_id: already_revoked": 2,
                                    "result_id: achievement_not_found": 1}
         assert (6, "R99999", f"result_id: revocation refused: no achievement {inst}:R99999"
                 ) in s.examples
         text = revocation_summary_text(done, 4, rejects_path(path, "not-revoked"))
-        assert "revoked    3" in text and "duplicate  2" in text and "rejected   4" in text
+        assert "revoked    3" in text and "duplicate  2" in text and "rejected   5" in text
         with rejects_path(path, "not-revoked").open(newline="") as fh:
             refused = {(r["line"], r["result_id"]): r for r in csv.DictReader(fh)}
-        assert set(refused) == {("4", "R00003"), ("6", "R99999"), ("7", ""), ("8", "R00006")}
+        assert set(refused) == problems
         assert refused[("4", "R00003")]["institution_id"] == inst  # the file's own columns
 
         # Sent again from the start: nothing appended.

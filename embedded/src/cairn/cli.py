@@ -108,10 +108,24 @@ def _push(args: argparse.Namespace) -> None:
 
 
 def _revoke(args: argparse.Namespace) -> None:
-    from cairn.push.pusher import REVOCATION_BATCH, revoke_file
+    from cairn.push.pusher import REVOCATION_BATCH, check_revocations, revoke_file
     from cairn.push.rejects import rejects_path
-    from cairn.push.report import REVOCATION_COUNTS, progress_bar, revocation_summary_text
+    from cairn.push.report import (
+        REVOCATION_COUNTS,
+        progress_bar,
+        revocation_check_summary_text,
+        revocation_summary_text,
+    )
 
+    if args.check:  # exit status 1 when a row would not be revoked, for scripts
+        _send_file(args, "revoke-results", lambda path, client: check_revocations(
+            path, client, institution=args.institution, reason=args.reason,
+            on_batch=lambda p, n: progress_bar(p, n, REVOCATION_COUNTS, check=True)),
+            lambda path, progress, total: revocation_check_summary_text(
+                progress, total, rejects_path(path, "problems")),
+            batch_size=REVOCATION_BATCH, revocations=True, reason=args.reason,
+            resumable=False, failed=lambda progress: progress.summary.rejected > 0)
+        return
     _send_file(args, "revoke-results", lambda path, client: revoke_file(
         path, client, institution=args.institution, reason=args.reason, restart=args.restart,
         on_batch=lambda p, n: progress_bar(p, n, REVOCATION_COUNTS)),
@@ -237,6 +251,10 @@ def main(argv: list[str] | None = None) -> None:
     revoke.add_argument("--token", help="bearer token (default: $CAIRN_TOKEN, or minted "
                         "with CAIRN_AUTH_SECRET for local use)")
     revoke.add_argument("--restart", action="store_true", help="ignore saved progress")
+    revoke.add_argument("--check", action="store_true",
+                        help="revoke nothing: say what the file would do, list the rows that "
+                             "would not be revoked in <file>.problems.csv; exit status 1 if "
+                             "there are any")
     revoke.set_defaults(func=_revoke)
     args = parser.parse_args(argv)
     args.func(args)

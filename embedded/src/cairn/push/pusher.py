@@ -181,16 +181,37 @@ async def revoke_file(path: Path, client: httpx.AsyncClient, *, institution: str
     state_file = progress_path(path, "revocations")
     progress = Progress.load(state_file, fingerprint(path), batch_size,
                              revocation_reason=reason)
+    return await _run(path, rows, lambda batch: _revoked(client, batch, institution), progress,
+                      state_file, RejectsFile(path, "not-revoked"), restart=restart,
+                      on_batch=on_batch, stop_after=stop_after)
 
-    async def answer(batch: list[Row]) -> list[Answered]:
-        return await _amended(client, [(row, "", []) for row in batch], REVOCATION_PATH,
-                              lambda row: {"reason": row.result["reason"]},
-                              {201: "revoked", 200: "duplicate"}, what="revocation",
-                              member=institution)
 
-    return await _run(path, rows, answer, progress, state_file,
-                      RejectsFile(path, "not-revoked"), restart=restart, on_batch=on_batch,
-                      stop_after=stop_after)
+async def check_revocations(path: Path, client: httpx.AsyncClient, *, institution: str,
+                            reason: str | None = None, batch_size: int = REVOCATION_BATCH,
+                            on_batch: Callable[[Progress, int], None] | None = None
+                            ) -> Progress:
+    """`path` sent as `revoke_file` sends it, as dry runs: each row counted as the
+    revocation would count it (`revoked`: it would be revoked), nothing revoked, no
+    progress saved; the rows that would not be revoked written to `<file>.problems.csv`."""
+    rows = [_sendable(row, institution) for row in read_revocations(path, reason)]
+    progress = Progress(fingerprint(path), batch_size, 0, Summary(), revocation_reason=reason)
+    would: dict[str, Any] = {}  # what the rows checked so far would revoke, and why
+    return await _run(path, rows, lambda batch: _revoked(client, batch, institution,
+                                                         dry_runs=would),
+                      progress, None, RejectsFile(path, "problems"), restart=True,
+                      on_batch=on_batch, stop_after=None)
+
+
+async def _revoked(client: httpx.AsyncClient, batch: list[Row], institution: str, *,
+                   dry_runs: dict[str, Any] | None = None) -> list[Answered]:
+    """Each row's revocation answered: `revoked` (a dry run's `would_revoke`), `duplicate`
+    (revoked before with this reason), else `rejected` with the ledger's reason.
+    `dry_runs`: sent as dry runs (`_amended`)."""
+    return await _amended(client, [(row, "", []) for row in batch],
+                          REVOCATION_PATH + ("" if dry_runs is None else "?dry_run=true"),
+                          lambda row: {"reason": row.result["reason"]},
+                          {201: "revoked", 200: "duplicate"}, what="revocation",
+                          member=institution, dry_runs=dry_runs)
 
 
 Answered = tuple[Row, str, list[dict[str, Any]]]  # a row, its outcome, why
@@ -328,12 +349,18 @@ async def _corrected(client: httpx.AsyncClient, answered: list[Answered],
 
 async def _amended(client: httpx.AsyncClient, answered: list[Answered], path: str,
                    body: Callable[[Row], Any], outcomes: dict[int, str], *, what: str,
-                   only: str | None = None, member: str | None = None) -> list[Answered]:
+                   only: str | None = None, member: str | None = None,
+                   dry_runs: dict[str, Any] | None = None) -> list[Answered]:
     """`answered` with each row (or each answered `only`) sent to its achievement's `path`
     (a correction or a revocation, R-LG-3: `what`) and answered by it: `outcomes` by
-    status, else `rejected` with the ledger's reason. The achievement is `member`'s, or
-    its row's institution's. AMENDMENTS_AT_ONCE at a time; the rows of one achievement in
-    the file's order."""
+    status (for a dry run, by the answer's `outcome`: DRY_RUN_OUTCOMES), else `rejected`
+    with the ledger's reason. The achievement is `member`'s, or its row's institution's.
+    AMENDMENTS_AT_ONCE at a time; the rows of one achievement in the file's order.
+
+    `dry_runs`: the requests are dry runs (of revocations only: `_after_dry_run`), and this
+    holds, by achievement id, the body each earlier row of the file would have amended it
+    with (nothing was written): a later row of it is answered as the ledger will answer
+    it then, across batches too."""
     by_achievement: dict[str, list[int]] = {}
     for i, (row, outcome, _) in enumerate(answered):
         if only is None or outcome == only:
@@ -345,16 +372,41 @@ async def _amended(client: httpx.AsyncClient, answered: list[Answered], path: st
         async with slots:
             for i in indexes:
                 row = answered[i][0]
+                if dry_runs is not None and aid in dry_runs:
+                    out[i] = (row, *_after_dry_run(body(row), dry_runs[aid], what))
+                    continue
                 response = await _post(client, path.format(aid=quote(aid, safe=":")),
                                        body(row))
-                out[i] = (row, *_amendment_outcome(response, outcomes, what))
+                out[i] = (row, *_amendment_outcome(response, outcomes, what,
+                                                   dry_runs is not None))
+                if dry_runs is not None and out[i][1] not in ("duplicate", "rejected"):
+                    dry_runs[aid] = body(row)
 
     await asyncio.gather(*(amend(aid, ix) for aid, ix in by_achievement.items()))
     return out
 
 
-def _amendment_outcome(response: httpx.Response, outcomes: dict[int, str], what: str
-                       ) -> tuple[str, list[dict[str, Any]]]:
+DRY_RUN_OUTCOMES = {"would_revoke": "revoked", "duplicate": "duplicate"}
+
+
+def _after_dry_run(sent: Any, would: Any, what: str) -> tuple[str, list[dict[str, Any]]]:
+    """A later row of the same achievement, after a dry run's row that would amend it: the
+    ledger will answer it against that amendment (R-LG-3), not against what it holds now.
+    The same body again is a retry; another, for a revocation, is refused: it is final."""
+    if sent == would:
+        return "duplicate", []
+    return "rejected", [{"field": "result_id", "reason": "already_revoked",
+                         "message": f"{what} refused: an earlier row of the file revokes it, "
+                                    "with another reason"}]
+
+
+def _amendment_outcome(response: httpx.Response, outcomes: dict[int, str], what: str,
+                       dry_run: bool = False) -> tuple[str, list[dict[str, Any]]]:
+    if dry_run and response.status_code == 200:  # every dry run that would go through
+        outcome = DRY_RUN_OUTCOMES.get(_json(response).get("outcome"))
+        if outcome is None:
+            raise PushAborted(f"the ledger answered a {what}'s dry run without its outcome")
+        return outcome, []
     if response.status_code in outcomes:
         return outcomes[response.status_code], []
     if response.status_code in (401, 403):

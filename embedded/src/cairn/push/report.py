@@ -10,7 +10,7 @@ from cairn.push.pusher import Progress, Summary
 
 REVOCATION_COUNTS = ("revoked", "duplicate", "rejected")
 CHECK_COUNTS = ("created", "duplicate", "conflict", "rejected")
-_LABELS = {"created": "would record"}  # in a check, nothing is created
+_LABELS = {"created": "would record", "revoked": "would revoke"}  # a check writes nothing
 # corrected_since, revoked_since, result_id_conflict: the reasons tell which
 _CONFLICT = "the ledger holds another result under the same id, or revoked it"
 
@@ -69,6 +69,19 @@ def revocation_summary_text(progress: Progress, total_batches: int,
              f"  duplicate  {s.duplicate}  (revoked before, with the same reason)",
              f"  rejected   {s.rejected}"]
     return "\n".join(lines + _details(s, rejects, "not revoked", "revoke"))
+
+
+def revocation_check_summary_text(progress: Progress, total_batches: int,
+                                  rejects: Path | None = None) -> str:
+    """After `revoke-results --check`: what the revocations would do; `rejects`, the rows
+    that would not be revoked."""
+    s = progress.summary
+    lines = [f"\nChecked {progress.batches_done} of {total_batches} batches, {s.rows} rows: "
+             "nothing was revoked",
+             f"  would be revoked  {s.revoked}",
+             f"  duplicate         {s.duplicate}  (revoked before, with the same reason)",
+             f"  rejected          {s.rejected}"]
+    return "\n".join(lines + _details(s, rejects, "that would not be revoked", None))
 
 
 def _headline(progress: Progress, total_batches: int) -> str:

@@ -7,6 +7,10 @@ Decisions:
 - A revocation retried with the same reason by the issuer answers 200 with the same
   body as the first time (the revocation's ledger_seq); a different reason for an
   already revoked achievement is 409 `already_revoked`. A revocation is final.
+- A revocation's dry run (a registrar checking a file of revocations before sending it)
+  decides exactly as the revocation would, against what is stored now, in a read-only
+  transaction: no lock, no entry. Its Amendment says `dry_run`; `appended` is then what
+  the revocation would do, and a would-be entry has no ledger_seq.
 """
 
 from __future__ import annotations
@@ -39,20 +43,22 @@ from shared.domain.errors import NotFound
 class Amendment:
     achievement_id: str
     learner_id: str
-    ledger_seq: int
+    ledger_seq: int | None  # None: a dry run's would-be entry
     status: Status
     appended: bool  # False: a retry that changed nothing
+    dry_run: bool = False  # nothing was written: `appended` is what would have been
 
 
-async def _locked_state(conn: AsyncConnection, achievement_id: str
+async def _locked_state(conn: AsyncConnection, achievement_id: str, *, lock: bool = True
                         ) -> tuple[str, AchievementState, list[Any]]:
     rows = await repo.achievement_events(conn, achievement_id)
     if not rows:
         raise NotFound("achievement_not_found", f"no achievement {achievement_id}",
                        achievement_id=achievement_id)
     learner_id = rows[0].learner_id
-    await repo.lock_learners(conn, [learner_id])
-    rows = await repo.achievement_events(conn, achievement_id)  # again, under the lock
+    if lock:
+        await repo.lock_learners(conn, [learner_id])
+        rows = await repo.achievement_events(conn, achievement_id)  # again, under the lock
     states = fold(entry_from_event(r.event) for r in rows)
     return learner_id, states[achievement_id], rows
 
@@ -75,15 +81,20 @@ async def correct_achievement(engine: AsyncEngine, institution_id: str, achievem
 
 
 async def revoke_achievement(engine: AsyncEngine, institution_id: str, achievement_id: str,
-                             reason: str) -> Amendment:
-    async with engine.begin() as conn:
-        learner_id, state, rows = await _locked_state(conn, achievement_id)
+                             reason: str, *, dry_run: bool = False) -> Amendment:
+    """`dry_run`: decided, not written (module docstring)."""
+    async with engine.connect() as conn, conn.begin():
+        if dry_run:
+            await conn.exec_driver_sql("SET TRANSACTION READ ONLY")
+        learner_id, state, rows = await _locked_state(conn, achievement_id, lock=not dry_run)
         if state.status is Status.REVOKED and institution_id == state.issuer:
             last = rows[-1].event
             if last["kind"] == "revoked" and last.get("reason", "") == reason:  # a retry
                 return Amendment(achievement_id, learner_id, last["ledger_seq"],
-                                 Status.REVOKED, False)
+                                 Status.REVOKED, False, dry_run)
         check_revocation(state, institution_id, achievement_id)
+        if dry_run:
+            return Amendment(achievement_id, learner_id, None, Status.REVOKED, True, True)
         seq = await append_entry(conn, learner_id,
                                  lambda s: Revoked(s, achievement_id, institution_id, reason),
                                  result_id=state.original.result_id)

@@ -130,18 +130,25 @@ async def post_correction(aid: AID, caller: Caller, request: Request) -> Respons
 @router.post("/achievements/{aid}/revocation", status_code=201,
              summary="Revoke an achievement (issuer only, R-LG-3)",
              responses={200: {"description": "Revoked before with this reason: the first "
-                                             "answer"},
+                                             "answer. A dry run's answer: `outcome` "
+                                             "`would_revoke` or `duplicate`"},
                         404: {"description": "No such achievement (`achievement_not_found`)"},
                         409: {"description": "Already revoked with another reason"}})
-async def post_revocation(aid: AID, body: RevocationIn, caller: Caller,
-                          request: Request) -> Response:
+async def post_revocation(aid: AID, body: RevocationIn, caller: Caller, request: Request,
+                          dry_run: Annotated[bool, Query(
+                              description="check, write nothing: answered as the revocation "
+                                          "would be now (the same refusals), 200 with "
+                                          "`outcome` `would_revoke` (no ledger_seq) or "
+                                          "`duplicate`")] = False) -> Response:
     require_role(caller, "institution")
     return _amended(await amending.revoke_achievement(_engine(request), caller.subject, aid,
-                                                      body.reason))
+                                                      body.reason, dry_run=dry_run))
 
 
 def _amended(done: amending.Amendment) -> Response:
-    return json_response({"achievement_id": done.achievement_id, "learner_id": done.learner_id,
-                         "ledger_seq": done.ledger_seq, "status": done.status.value},
-                        201 if done.appended else 200)
-
+    body = {"achievement_id": done.achievement_id, "learner_id": done.learner_id,
+            "ledger_seq": done.ledger_seq, "status": done.status.value}
+    if done.dry_run:
+        outcome = "would_revoke" if done.appended else "duplicate"
+        return json_response({**body, "dry_run": True, "outcome": outcome})
+    return json_response(body, 201 if done.appended else 200)
