@@ -92,12 +92,9 @@ def _push(args: argparse.Namespace) -> None:
         raise SystemExit("cairn push-results: --check does not combine with --correct: a check "
                          "reports the conflicts, a push with --correct corrects them")
     if args.check:  # exit status 1 when a row would not be recorded, for scripts
-        _send_file(args, "push-results", lambda path, client: check_file(
+        _check(args, "push-results", lambda path, client, on_batch: check_file(
             path, client, batch_size=args.batch_size, institution=args.institution,
-            on_batch=lambda p, n: progress_bar(p, n, CHECK_COUNTS, check=True)),
-            lambda path, progress, total: check_summary_text(
-                progress, total, rejects_path(path, "problems")),
-            batch_size=args.batch_size, resumable=False,
+            on_batch=on_batch), check_summary_text, CHECK_COUNTS, batch_size=args.batch_size,
             failed=lambda progress: progress.summary.conflict + progress.summary.rejected > 0)
         return
     _send_file(args, "push-results", lambda path, client: push_file(
@@ -118,13 +115,11 @@ def _revoke(args: argparse.Namespace) -> None:
     )
 
     if args.check:  # exit status 1 when a row would not be revoked, for scripts
-        _send_file(args, "revoke-results", lambda path, client: check_revocations(
+        _check(args, "revoke-results", lambda path, client, on_batch: check_revocations(
             path, client, institution=args.institution, reason=args.reason,
-            on_batch=lambda p, n: progress_bar(p, n, REVOCATION_COUNTS, check=True)),
-            lambda path, progress, total: revocation_check_summary_text(
-                progress, total, rejects_path(path, "problems")),
+            on_batch=on_batch), revocation_check_summary_text, REVOCATION_COUNTS,
             batch_size=REVOCATION_BATCH, revocations=True, reason=args.reason,
-            resumable=False, failed=lambda progress: progress.summary.rejected > 0)
+            failed=lambda progress: progress.summary.rejected > 0)
         return
     _send_file(args, "revoke-results", lambda path, client: revoke_file(
         path, client, institution=args.institution, reason=args.reason, restart=args.restart,
@@ -132,6 +127,25 @@ def _revoke(args: argparse.Namespace) -> None:
         lambda path, progress, total: revocation_summary_text(
             progress, total, rejects_path(path, "not-revoked")),
         batch_size=REVOCATION_BATCH, revocations=True, reason=args.reason)
+
+
+def _check(args: argparse.Namespace, command: str,
+           check: Callable[[Path, httpx.AsyncClient, Callable[[Progress, int], None]],
+                           Awaitable[Progress]],
+           summary: Callable[[Progress, int, Path], str], counts: tuple[str, ...], *,
+           batch_size: int, failed: Callable[[Progress], bool], revocations: bool = False,
+           reason: str | None = None) -> None:
+    """A `--check`: the file sent as dry runs by `check(path, client, on_batch)`, with a
+    progress bar of `counts`; then `summary(progress, batches, problems file)`. Nothing
+    to resume; exit status 1 when `failed(progress)`."""
+    from cairn.push.rejects import rejects_path
+    from cairn.push.report import progress_bar
+
+    _send_file(args, command, lambda path, client: check(
+        path, client, lambda p, n: progress_bar(p, n, counts, check=True)),
+        lambda path, progress, total: summary(progress, total, rejects_path(path, "problems")),
+        batch_size=batch_size, revocations=revocations, reason=reason, resumable=False,
+        failed=failed)
 
 
 def _send_file(args: argparse.Namespace, command: str,
