@@ -372,6 +372,7 @@ async def test_a_file_of_result_ids_is_revoked_resumably_and_what_cannot_be_is_l
                             ("11", "R00002")}
         text = revocation_check_summary_text(checked, 4, rejects_path(path, "problems"))
         assert "nothing was revoked" in text and "would be revoked  3" in text
+        assert "check it again: nothing of it was revoked" in text
         assert (await client.get(f"/ledger/v1/achievements/{inst}:R00001")).json()[
             "status"] == "current"
 

@@ -57,7 +57,8 @@ def check_summary_text(progress: Progress, total_batches: int, rejects: Path | N
              + ("; push with --correct REASON to correct the results that can be)"
                 if s.conflict else ")"),
              f"  rejected           {s.rejected}"]
-    return "\n".join(lines + _details(s, rejects, "that would not be recorded", None))
+    return "\n".join(lines + _details(s, rejects, "that would not be recorded", None,
+                                    checked="recorded"))
 
 
 def revocation_summary_text(progress: Progress, total_batches: int,
@@ -81,7 +82,8 @@ def revocation_check_summary_text(progress: Progress, total_batches: int,
              f"  would be revoked  {s.revoked}",
              f"  duplicate         {s.duplicate}  (revoked before, with the same reason)",
              f"  rejected          {s.rejected}"]
-    return "\n".join(lines + _details(s, rejects, "that would not be revoked", None))
+    return "\n".join(lines + _details(s, rejects, "that would not be revoked", None,
+                                    checked="revoked"))
 
 
 def _headline(progress: Progress, total_batches: int) -> str:
@@ -91,9 +93,11 @@ def _headline(progress: Progress, total_batches: int) -> str:
             "rows)")
 
 
-def _details(s: Summary, rejects: Path | None, which: str, verb: str | None) -> list[str]:
+def _details(s: Summary, rejects: Path | None, which: str, verb: str | None, *,
+             checked: str = "") -> list[str]:
     """`which`: the rows in `rejects` ("not recorded"); `verb`: what to do with that file
-    once fixed (None for a check: nothing was sent, the file itself is to be fixed)."""
+    once fixed (None for a check: nothing was sent, the file itself is to be fixed);
+    `checked`: what a check did not do ("recorded")."""
     lines = []
     if s.reasons:
         lines.append("  reasons:")
@@ -104,7 +108,7 @@ def _details(s: Summary, rejects: Path | None, which: str, verb: str | None) -> 
         lines.append(f"  every row {which}, with its reasons: {rejects}")
         if verb is None:
             lines.append("  (fix them in the file itself and check it again: nothing of it "
-                         "was recorded)")
+                         f"was {checked})")
         elif rejects.suffix == ".csv":
             lines.append(f"  (fix the rows there and {verb} that file: its first three "
                          "columns are ignored)")
