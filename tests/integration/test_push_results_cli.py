@@ -321,6 +321,7 @@ async def test_a_row_of_a_result_revoked_since_is_a_conflict_not_a_duplicate(
                                                     "revoked")
         assert "the ledger holds another result under the same id, or revoked it" in (
             summary_text(plain, 1))
+        assert "Done (1 of 1 batch, 12 rows)" in summary_text(plain, 1)
 
         fixed = await push_file(path, client, institution=inst, restart=True,
                                 correct="Exam board 2026-06-30")

@@ -49,7 +49,8 @@ def check_summary_text(progress: Progress, total_batches: int, rejects: Path | N
                        ) -> str:
     """After `--check`: what the push would do; `rejects`, the rows it would not record."""
     s = progress.summary
-    lines = [f"\nChecked {progress.batches_done} of {total_batches} batches, {s.rows} rows: "
+    lines = [f"\nChecked {progress.batches_done} of {_count(total_batches, 'batch')}, "
+             f"{_count(s.rows, 'row')}: "
              "nothing was recorded",
              f"  would be recorded  {s.created}",
              f"  duplicate          {s.duplicate}  (already recorded)",
@@ -77,7 +78,8 @@ def revocation_check_summary_text(progress: Progress, total_batches: int,
     """After `revoke-results --check`: what the revocations would do; `rejects`, the rows
     that would not be revoked."""
     s = progress.summary
-    lines = [f"\nChecked {progress.batches_done} of {total_batches} batches, {s.rows} rows: "
+    lines = [f"\nChecked {progress.batches_done} of {_count(total_batches, 'batch')}, "
+             f"{_count(s.rows, 'row')}: "
              "nothing was revoked",
              f"  would be revoked  {s.revoked}",
              f"  duplicate         {s.duplicate}  (revoked before, with the same reason)",
@@ -86,11 +88,16 @@ def revocation_check_summary_text(progress: Progress, total_batches: int,
                                     checked="revoked"))
 
 
+def _count(n: int, noun: str) -> str:
+    """"1 row", "30 rows", "1 batch", "4 batches"."""
+    return f"{n:,} {noun}" if n == 1 else f"{n:,} {noun}{'es' if noun.endswith('ch') else 's'}"
+
+
 def _headline(progress: Progress, total_batches: int) -> str:
     complete = progress.batches_done >= total_batches
     return (f"\n{'Done' if complete else 'Interrupted: run again to resume'} "
-            f"({progress.batches_done} of {total_batches} batches, {progress.summary.rows} "
-            "rows)")
+            f"({progress.batches_done} of {_count(total_batches, 'batch')}, "
+            f"{_count(progress.summary.rows, 'row')})")
 
 
 def _details(s: Summary, rejects: Path | None, which: str, verb: str | None, *,
