@@ -49,14 +49,14 @@ class Amendment:
     dry_run: bool = False  # nothing was written: `appended` is what would have been
 
 
-async def _locked_state(conn: AsyncConnection, achievement_id: str, *, lock: bool = True
+async def _achievement_state(conn: AsyncConnection, achievement_id: str, *, lock: bool = True
                         ) -> tuple[str, AchievementState, list[Any]]:
     rows = await repo.achievement_events(conn, achievement_id)
     if not rows:
         raise NotFound("achievement_not_found", f"no achievement {achievement_id}",
                        achievement_id=achievement_id)
     learner_id = rows[0].learner_id
-    if lock:
+    if lock:  # an amendment: decided and appended under the learner's lock
         await repo.lock_learners(conn, [learner_id])
         rows = await repo.achievement_events(conn, achievement_id)  # again, under the lock
     states = fold(entry_from_event(r.event) for r in rows)
@@ -68,7 +68,7 @@ async def correct_achievement(engine: AsyncEngine, institution_id: str, achievem
     corrected = parse_submission(result)
     check_submission(corrected, today=today)
     async with engine.begin() as conn:
-        learner_id, state, _ = await _locked_state(conn, achievement_id)
+        learner_id, state, _ = await _achievement_state(conn, achievement_id)
         check_correction(state, institution_id, corrected, achievement_id)
         if correction_is_noop(state, corrected):
             return Amendment(achievement_id, learner_id, state.updated_seq, state.status, False)
@@ -86,7 +86,7 @@ async def revoke_achievement(engine: AsyncEngine, institution_id: str, achieveme
     async with engine.connect() as conn, conn.begin():
         if dry_run:
             await conn.exec_driver_sql("SET TRANSACTION READ ONLY")
-        learner_id, state, rows = await _locked_state(conn, achievement_id, lock=not dry_run)
+        learner_id, state, rows = await _achievement_state(conn, achievement_id, lock=not dry_run)
         if state.status is Status.REVOKED and institution_id == state.issuer:
             last = rows[-1].event
             if last["kind"] == "revoked" and last.get("reason", "") == reason:  # a retry

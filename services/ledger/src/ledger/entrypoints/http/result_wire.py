@@ -17,6 +17,7 @@ refuse, is handed over whole: the caller then answers exactly as without this pa
 
 from __future__ import annotations
 
+from decimal import Decimal
 from typing import Any
 
 import msgspec
@@ -116,6 +117,14 @@ def decode_result(raw: bytes | msgspec.Raw) -> ResultSubmission | None:
         return None
 
 
+def _number(value: str | int) -> Decimal | None:
+    """`decimal_of` the value as orjson would have given it to the general reader: an
+    integer it reads as a float is no number there."""
+    if type(value) is int and not _INT_LOW <= value <= _INT_HIGH:
+        return None
+    return decimal_of(value)
+
+
 def _submission(r: _Result) -> ResultSubmission | None:
     """The ResultSubmission the general reader would read from `r`, or None to leave
     the item to it (it then names every problem). Written for speed: this runs for every
@@ -133,19 +142,13 @@ def _submission(r: _Result) -> ResultSubmission | None:
         return None
     shares = []
     for share in r.subjects:
-        percent = share.percent
-        if type(percent) is int and not _INT_LOW <= percent <= _INT_HIGH:
-            return None
-        percent = decimal_of(percent)
+        percent = _number(share.percent)
         if percent is None or not share.hecos.strip():
             return None
         shares.append(SubjectShare(share.hecos, percent))
-    value = credit.value
-    if not shares or (type(value) is int and not _INT_LOW <= value <= _INT_HIGH) \
+    value, assessed_on = _number(credit.value), day_of(r.assessed_on)
+    if not shares or value is None or assessed_on is None \
             or not _INT_LOW <= level.value <= _INT_HIGH:
-        return None
-    value, assessed_on = decimal_of(value), day_of(r.assessed_on)
-    if value is None or assessed_on is None:
         return None
     try:
         parsed_credit = Credit(value, SCHEMES.get(credit.scheme, credit.scheme))  # R-CR-3
