@@ -20,7 +20,7 @@ endif
 help:
 	@echo "make run    start Cairn (embedded default: 4 services, 1 process) on CAIRN_PORT (8000)"
 	@echo "make test   install what the tests need and run unit, contract, integration, e2e"
-	@echo "make bench  the benchmarks (ledger ingest, single results, statement reads, relay) on real servers"
+	@echo "make bench  the benchmarks (ledger ingest, results day's burst, single results, statement reads, relay) on real servers"
 	@echo "make lint   ruff"
 
 uv:

@@ -18,6 +18,7 @@ from fastapi.routing import APIRoute
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from sqlalchemy import text
 
+from shared.admission import Admission, AdmissionLimits, Overloaded
 from shared.auth import authenticate, current_principal
 from shared.errors import Problem, install_error_handlers, problem_response
 from shared.metrics import REQUEST_LATENCY
@@ -28,10 +29,13 @@ _BODY_METHODS = {b"POST", b"PUT", b"PATCH"}
 
 
 class EdgeMiddleware:
-    """Pure ASGI (cheap on the hot path): request id, latency metric, body guards."""
+    """Pure ASGI (cheap on the hot path): request id, latency metric, body guards, and
+    the process's body budget (shared.admission) before a body is read."""
 
-    def __init__(self, app: Any, service: str) -> None:
+    def __init__(self, app: Any, service: str, admission: Admission | None = None) -> None:
         self.app, self.service = app, service
+        # one per process and service, shared by the app's two EdgeMiddlewares (ServiceApp)
+        self.admission = admission or Admission(AdmissionLimits(), service)
         self._latency: dict[tuple[str, str, str], Any] = {}  # labelled histogram children
 
     async def __call__(self, scope: dict, receive: Callable, send: Callable) -> None:
@@ -56,22 +60,45 @@ class EdgeMiddleware:
             if rejection is None:
                 rejection = _reject_nul_in_url(scope)
             if rejection is None and scope["method"].encode() in _BODY_METHODS:
-                body = await _read_body(receive)
-                if body is _TOO_LARGE:  # sent in chunks, with no Content-Length to refuse
-                    rejection = _too_large()
-                elif isinstance(body, bytes):  # None: the client went away (the app sees it)
-                    rejection = _reject_nul_in_body(body)
-                    receive = _replay(body, receive)
-            if rejection is not None:
-                await problem_response(rejection)(scope, receive, send_wrapper)
-            else:
+                weight = self.admission.weight(_declared_length(headers))
+                try:  # the body is read only once admitted (shared.admission)
+                    async with self.admission.admitted(weight):
+                        rejection = await self._with_body(scope, receive, send_wrapper)
+                except Overloaded as problem:
+                    rejection = problem
+            elif rejection is None:
                 await self.app(scope, receive, send_wrapper)
+            if rejection is not None:
+                retry = rejection.extra.get("retry_after")
+                await problem_response(rejection, headers=None if retry is None else {
+                    "Retry-After": str(retry)})(scope, receive, send_wrapper)
         key = (scope["method"], getattr(scope.get("route"), "path", "unmatched"),
                str(status_holder["status"]))
         histogram = self._latency.get(key)
         if histogram is None:  # labels() looks the child up under a lock: once per key
             histogram = self._latency[key] = REQUEST_LATENCY.labels(self.service, *key)
         histogram.observe(time.perf_counter() - started)
+
+    async def _with_body(self, scope: dict, receive: Callable, send: Callable
+                         ) -> Problem | None:
+        """The app, called with the body read whole; or the problem to answer instead."""
+        body = await _read_body(receive)
+        if body is _TOO_LARGE:  # sent in chunks, with no Content-Length to refuse
+            return _too_large()
+        if isinstance(body, bytes):  # None: the client went away (the app sees it)
+            if (rejection := _reject_nul_in_body(body)) is not None:
+                return rejection
+            receive = _replay(body, receive)
+        await self.app(scope, receive, send)
+        return None
+
+
+def _declared_length(headers: dict[bytes, bytes]) -> int | None:
+    """The body's Content-Length; None when it comes in chunks (length unknown)."""
+    length = headers.get(b"content-length")
+    if length is not None and length.isdigit():
+        return int(length)
+    return None if b"transfer-encoding" in headers else 0
 
 
 def _reject_body(scope: dict, headers: dict[bytes, bytes]) -> Problem | None:
@@ -259,7 +286,8 @@ class ServiceApp(FastAPI):
         self._hot = tuple(_Hot(route, route.get_route_handler())
                           for router in routers for route in router.routes
                           if isinstance(route, LeanRoute))
-        self._hot_app = EdgeMiddleware(self._serve_lean, service)
+        edge = self.user_middleware[0].kwargs
+        self._hot_app = EdgeMiddleware(self._serve_lean, service, edge.get("admission"))
 
     def add_middleware(self, middleware_class: Any, *args: Any, **kwargs: Any) -> None:
         if self._hot:
@@ -304,13 +332,16 @@ class ServiceApp(FastAPI):
 
 def create_service_app(*, service: str, title: str, description: str, version: str,
                        lifespan: Callable, routers: Sequence[APIRouter],
-                       readiness: Callable[[FastAPI], Any] | None = None) -> FastAPI:
+                       readiness: Callable[[FastAPI], Any] | None = None,
+                       admission: AdmissionLimits | None = None) -> FastAPI:
     app = ServiceApp(title=title, description=description, version=version, lifespan=lifespan,
                      docs_url="/docs", openapi_url="/openapi.json",
                      responses={401: {"description": "Missing or invalid bearer token"},
                                 403: {"description": "Wrong role or wrong tenant"}})
     install_error_handlers(app)
-    app.add_middleware(EdgeMiddleware, service=service)
+    # One body budget for the app, whichever of its two EdgeMiddlewares a request takes.
+    app.add_middleware(EdgeMiddleware, service=service,
+                       admission=Admission(admission or AdmissionLimits(), service))
     for router in routers:
         app.include_router(router)
     app.serve_lean_routes(routers, service)

@@ -17,3 +17,11 @@ CONSUMER_LAG = Gauge("cairn_consumer_lag", "Records behind the end of the topics
                      ["service", "consumer"])
 EVENTS_CONSUMED = Counter("cairn_events_consumed_total", "Events handled by consumers",
                           ["service", "consumer", "outcome"])
+ADMISSION_IN_FLIGHT = Gauge(
+    "cairn_http_admission_bytes_in_flight", "Request-body bytes being worked on "
+    "(shared.admission)", ["service"])
+ADMISSION_WAITING = Gauge("cairn_http_admission_waiting",
+                          "Large requests waiting in line for the body budget", ["service"])
+ADMISSION_REFUSED = Counter("cairn_http_admission_refused_total",
+                            "Requests answered 503 overloaded after waiting in line",
+                            ["service"])

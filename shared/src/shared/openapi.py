@@ -35,6 +35,8 @@ _BODY_PROBLEMS = {
     "413": "Body larger than the service takes (`payload_too_large`); nothing written",
     "415": "Body not `application/json` (`unsupported_media_type`); nothing written",
     "422": "Invalid input (`validation_failed`): `errors` names each field; nothing written",
+    "503": "Busy with other large requests (`overloaded`, shared.admission): the body was "
+           "not read and nothing written; send it again after Retry-After seconds",
 }
 _PARAMETER_PROBLEM = {"422": "Invalid path or query parameter: `errors` names it"}
 _NOT_CAUGHT_UP = {"503": "Not caught up with `min_ledger_seq` after a short wait "
@@ -48,9 +50,13 @@ def document_problems(schema: dict[str, Any]) -> dict[str, Any]:
         for operation in operations.values():
             responses = operation.setdefault("responses", {})
             parameters = {p["name"] for p in operation.get("parameters", ())}
-            expected = {**(_BODY_PROBLEMS if "requestBody" in operation else {}),
-                        **(_PARAMETER_PROBLEM if parameters else {}),
-                        **(_NOT_CAUGHT_UP if "min_ledger_seq" in parameters else {})}
+            expected: dict[str, str] = {}
+            for applies, problems in (("requestBody" in operation, _BODY_PROBLEMS),
+                                      (bool(parameters), _PARAMETER_PROBLEM),
+                                      ("min_ledger_seq" in parameters, _NOT_CAUGHT_UP)):
+                for status, description in problems.items() if applies else ():
+                    expected[status] = (f"{expected[status]}; or: {description}"
+                                        if status in expected else description)
             for status, description in expected.items():
                 if status not in responses or _is_fastapis_422(responses[status]):
                     responses[status] = {"description": description}

@@ -21,6 +21,7 @@ from fastapi import APIRouter, FastAPI
 from sqlalchemy import MetaData, Table
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from shared.admission import AdmissionLimits
 from shared.db import create_engine
 from shared.http import create_service_app
 from shared.messaging.bus import TOPICS, Bus
@@ -236,6 +237,8 @@ def build_app(definition: ServiceDefinition, settings: ServiceSettings, *,
 
     app = create_service_app(service=definition.name, title=definition.title,
                              description=definition.description, version=definition.version,
-                             lifespan=lifespan, routers=definition.routers)
+                             lifespan=lifespan, routers=definition.routers,
+                             admission=AdmissionLimits(settings.http_body_budget_bytes,
+                                                       settings.http_admission_wait_seconds))
     app.state.settings = settings  # auth needs it even before the lifespan has run
     return app

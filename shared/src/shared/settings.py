@@ -12,6 +12,8 @@ from typing import Literal
 from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from shared.admission import BUDGET_BYTES, WAIT_SECONDS
+
 DEMO_AUTH_SECRET = "cairn-demo-secret-change-me-0123456789abcdef"
 
 
@@ -53,6 +55,15 @@ class ServiceSettings(BaseSettings):
                     "finish (with Kafka away, a Kafka client's stop never returns); then "
                     "they are cancelled. Keep it under the orchestrator's grace period")
     db_pool_size: int = Field(20, alias="CAIRN_DB_POOL_SIZE", ge=1)
+    http_body_budget_bytes: int = Field(
+        BUDGET_BYTES, alias="CAIRN_HTTP_BODY_BUDGET_BYTES", ge=1 << 20,
+        description="request-body bytes an API process works on at once; larger requests "
+                    "past it wait in line (shared.admission). A process holds ~10 times "
+                    "this at peak: size it to the memory limit")
+    http_admission_wait_seconds: float = Field(
+        WAIT_SECONDS, alias="CAIRN_HTTP_ADMISSION_WAIT_SECONDS", gt=0,
+        description="the longest a request waits in that line before a 503 overloaded "
+                    "with Retry-After; keep it under the clients' and gateway's timeouts")
 
     @model_validator(mode="after")
     def _refuse_demo_secret_outside_local(self) -> ServiceSettings:

@@ -1,6 +1,7 @@
 """Every service's OpenAPI documents its errors as they are answered (shared.openapi):
 RFC 9457 problems as application/problem+json, with the edge's refusals of a body
-(400, 413, 415) and of a parameter (422) on each operation that can meet them."""
+(400, 413, 415, and 503 when busy) and of a parameter (422) on each operation that can
+meet them."""
 
 from __future__ import annotations
 
@@ -34,7 +35,8 @@ def test_every_error_is_documented_as_a_problem(service) -> None:
             if status >= "400":
                 assert response["content"] == PROBLEM, (name, status)
         if "requestBody" in operation:
-            assert {"400", "413", "415", "422"} <= set(responses), name
+            assert {"400", "413", "415", "422", "503"} <= set(responses), name
+            assert "`overloaded`" in responses["503"]["description"], name  # shared.admission
         if operation.get("parameters"):
             assert "422" in responses, name
 

@@ -7,6 +7,9 @@ import csv
 import json
 import socket
 
+import httpx
+import pytest
+
 from cairn.cli import main
 from cairn.push import pusher
 from cairn.push.files import CSV_COLUMNS, read_revocations, read_rows
@@ -243,3 +246,48 @@ def test_a_revocation_file_with_no_result_id_column_is_one_line(tmp_path, capsys
 def revoke_command(*args: str) -> str:
     """`cairn revoke-results ...`'s exit message (it must exit)."""
     return exit_message("revoke-results", *args)
+
+
+def ledger_answering(*answers):
+    """A client whose ledger gives `answers` (status, Retry-After or None) in turn."""
+    sent = []
+
+    def answer(request):
+        status, retry = answers[len(sent)]
+        sent.append(request)
+        headers = {} if retry is None else {"retry-after": retry}
+        return httpx.Response(status, json={"code": "overloaded"}, headers=headers)
+    return httpx.AsyncClient(transport=httpx.MockTransport(answer), base_url="http://l"), sent
+
+
+async def test_a_busy_ledger_is_waited_for_as_it_asks_without_counting_failures(monkeypatch):
+    """503 overloaded with Retry-After (shared.admission, results day): sent again after the
+    delay it names, however often, up to BUSY_PATIENCE in all."""
+    monkeypatch.setattr(pusher, "RETRIES", 1)  # any counted failure would end the push
+    client, sent = ledger_answering((503, "0"), (429, "0"), (503, "0"), (200, None))
+    async with client:
+        answer = await pusher._post(client, pusher.BATCH_PATH, {"results": []})
+    assert (answer.status_code, len(sent)) == (200, 4)
+
+
+async def test_a_failing_ledger_or_one_busy_past_patience_ends_the_push(monkeypatch):
+    monkeypatch.setattr(pusher, "RETRIES", 2)
+    client, sent = ledger_answering((500, None), (503, None))  # no Retry-After: failures
+    async with client:
+        with pytest.raises(pusher.PushAborted, match=r"keeps failing \(503 overloaded"):
+            await pusher._post(client, pusher.BATCH_PATH, {"results": []})
+    assert len(sent) == 2
+    monkeypatch.setattr(pusher, "BUSY_PATIENCE", 1.0)
+    monkeypatch.setattr(pusher, "RETRIES", 1)
+    client, sent = ledger_answering((503, "1"), (503, "1"))
+    async with client:
+        with pytest.raises(pusher.PushAborted):
+            await pusher._post(client, pusher.BATCH_PATH, {"results": []})
+    assert len(sent) == 2  # waited 1 s as told, then past its patience
+
+
+def test_retry_after_is_read_in_seconds_at_most_a_minute():
+    def of(status, value):
+        return pusher.retry_after(httpx.Response(status, headers={"retry-after": value}))
+    assert [of(503, "5"), of(429, "7"), of(503, "3600"), of(500, "5"),
+            of(503, "Wed, 21 Oct 2026 07:28:00 GMT")] == [5.0, 7.0, 60.0, None, None]

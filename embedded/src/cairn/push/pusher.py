@@ -42,6 +42,9 @@ BATCH_PATH = "/ledger/v1/results/batch"
 CORRECTIONS_PATH = "/ledger/v1/achievements/{aid}/corrections"
 REVOCATION_PATH = "/ledger/v1/achievements/{aid}/revocation"
 RETRIES = 4
+# A ledger busy with other members' batches answers 503 (or 429) with Retry-After
+# (shared.admission): waited as told, not counted as a failure, up to this long in all.
+BUSY_PATIENCE = 900.0  # seconds
 AMENDMENTS_AT_ONCE = 8  # corrections or revocations in flight (each one ledger transaction)
 REVOCATION_BATCH = 100  # rows of a revocation file between two saves of its progress
 RECORDED = ("created", "corrected", "duplicate", "revoked")  # the outcomes that are done
@@ -423,20 +426,39 @@ def _amendment_outcome(response: httpx.Response, outcomes: dict[int, str], what:
 
 async def _post(client: httpx.AsyncClient, path: str, body: Any) -> httpx.Response:
     """The ledger's answer, once it is not a failure worth retrying (a transport error,
-    429, 5xx: every request here is idempotent, so it is safe to send again)."""
-    for attempt in range(RETRIES):
+    429, 5xx: every request here is idempotent, so it is safe to send again). A busy
+    ledger's Retry-After is followed (BUSY_PATIENCE); other failures back off, RETRIES
+    times in all."""
+    failures, waited = 0, 0.0
+    while True:
         try:
             response = await client.post(path, json=body)
         except httpx.TransportError:
-            if attempt == RETRIES - 1:
+            failures += 1
+            if failures == RETRIES:
                 raise
+            delay = 0.5 * 2 ** (failures - 1)
         else:
             if response.status_code < 500 and response.status_code != 429:
                 return response
-            if attempt == RETRIES - 1:
-                raise PushAborted(f"the ledger keeps failing ({response.status_code})")
-        await asyncio.sleep(0.5 * 2 ** attempt)
-    raise AssertionError("unreachable")
+            told = retry_after(response)
+            if told is not None and waited + told <= BUSY_PATIENCE:
+                delay, waited = told, waited + told
+            else:
+                failures += 1
+                if failures == RETRIES:
+                    raise PushAborted(f"the ledger keeps failing ({_problem(response)})")
+                delay = 0.5 * 2 ** (failures - 1)
+        await asyncio.sleep(delay)
+
+
+def retry_after(response: httpx.Response) -> float | None:
+    """The seconds a 503 or 429 answer's Retry-After asks for (at most 60); None without
+    one, or with an HTTP date instead."""
+    value = response.headers.get("retry-after", "")
+    if response.status_code not in (429, 503) or not value.strip().isdigit():
+        return None
+    return float(min(int(value), 60))
 
 
 def _json(response: httpx.Response) -> dict[str, Any]:
