@@ -2,9 +2,9 @@
 once into one ledger API process (a pod: deploy/k8s/ledger.yaml runs one process a pod),
 and the most memory that process held.
 
-Why: a batch being read, checked, chained and answered costs its process ~10 times its
-body (shared.admission), so sixteen batches at once took one process to 872 MB, near its
-pod's 1 GiB limit, where Kubernetes kills it and every batch in flight is sent again. The
+Why: a batch being read, checked, chained and answered costs its process ~12 times its
+body (shared.admission), so thirty-two batches at once took one process to 1,548 MiB, past
+its pod's 1 GiB limit, where Kubernetes kills it and every batch in flight is sent again. The
 process's body budget (CAIRN_HTTP_BODY_BUDGET_BYTES) lets the batches past it wait in
 line; one that waits longer than CAIRN_HTTP_ADMISSION_WAIT_SECONDS is answered 503
 `overloaded` with Retry-After, and the senders here do as `cairn push-results` does:

@@ -2,13 +2,14 @@
 first come first served, so that a burst of large requests (results day: many members
 pushing 10,000-result batches together) queues instead of exhausting the memory.
 
-Why: a batch's body is ~0.5 KB a result, and while it is read, checked, chained and
-answered the process holds ~10 times that (measured on the ledger: one API process peaked
-at 330 MB with four 10,000-result batches in flight, 872 MB with sixteen; its pod's limit
-is 1 GiB, deploy/k8s/ledger.yaml). Past the budget a request waits in line, which also
-finishes each batch sooner than sharing the CPU among all of them; one that waits longer
-than `wait_seconds` is refused with 503 `overloaded` and a Retry-After, which every
-client of Cairn's write API may safely follow (its writes are idempotent, R-LG-2).
+Why: a batch's body is ~0.4 KB a result, and while it is read, checked, chained and
+answered the process holds ~12 times that (measured on the ledger, benchmarks/
+ledger_burst.py: one API process peaked at 1,548 MiB with thirty-two 10,000-result
+batches sent at once, 881 MiB with sixteen; its pod's limit is 1 GiB,
+deploy/k8s/ledger.yaml). Past the budget a request waits in line, which also finishes each
+batch sooner than sharing the CPU among all of them; one that waits longer than
+`wait_seconds` is refused with 503 `overloaded` and a Retry-After, which every client of
+Cairn's write API may safely follow (its writes are idempotent, R-LG-2).
 
 A request is weighed by its declared Content-Length (a chunked one, of unknown length,
 by the whole budget). One heavier than the budget still goes through, alone. Bodies
@@ -26,7 +27,7 @@ from dataclasses import dataclass
 from shared.errors import Problem
 from shared.metrics import ADMISSION_IN_FLIGHT, ADMISSION_REFUSED, ADMISSION_WAITING
 
-BUDGET_BYTES = 24 << 20  # ~5 batches of 10,000 results: ~400 MB at peak, under 1 GiB
+BUDGET_BYTES = 24 << 20  # 6 batches of 10,000 results: 446 MiB at peak, under 1 GiB
 WAIT_SECONDS = 30.0  # well under a client's timeout (the CLI's: 120 s)
 
 

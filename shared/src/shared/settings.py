@@ -58,7 +58,7 @@ class ServiceSettings(BaseSettings):
     http_body_budget_bytes: int = Field(
         BUDGET_BYTES, alias="CAIRN_HTTP_BODY_BUDGET_BYTES", ge=1 << 20,
         description="request-body bytes an API process works on at once; larger requests "
-                    "past it wait in line (shared.admission). A process holds ~10 times "
+                    "past it wait in line (shared.admission). A process holds ~12 times "
                     "this at peak: size it to the memory limit")
     http_admission_wait_seconds: float = Field(
         WAIT_SECONDS, alias="CAIRN_HTTP_ADMISSION_WAIT_SECONDS", gt=0,
