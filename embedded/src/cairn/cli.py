@@ -160,7 +160,7 @@ def _send_file(args: argparse.Namespace, command: str,
 
     import httpx
 
-    from cairn.push.pusher import PushAborted, sendable_rows
+    from cairn.push.pusher import PushAborted, retry_after, sendable_rows
 
     path = Path(args.file)
     try:
@@ -171,9 +171,16 @@ def _send_file(args: argparse.Namespace, command: str,
     token = args.token or os.environ.get("CAIRN_TOKEN") or mint_token(
         _secret(), args.institution, "institution", ttl_seconds=6 * 3600)
 
+    async def busy(response: httpx.Response) -> None:  # the pusher waits as told
+        wait = retry_after(response)
+        if wait is not None:
+            print(f"\n  the ledger is busy ({response.status_code}): sending it again in "
+                  f"{wait:g} s", flush=True)
+
     async def run() -> Progress:
         async with httpx.AsyncClient(base_url=args.url, timeout=120.0, headers={
-                "Authorization": f"Bearer {token}"}) as client:
+                "Authorization": f"Bearer {token}"},
+                event_hooks={"response": [busy]}) as client:
             progress = await send(path, client)
             print(summary(path, progress, total))
             return progress

@@ -6,6 +6,8 @@ from __future__ import annotations
 import csv
 import json
 import socket
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import httpx
 import pytest
@@ -291,3 +293,39 @@ def test_retry_after_is_read_in_seconds_at_most_a_minute():
         return pusher.retry_after(httpx.Response(status, headers={"retry-after": value}))
     assert [of(503, "5"), of(429, "7"), of(503, "3600"), of(500, "5"),
             of(503, "Wed, 21 Oct 2026 07:28:00 GMT")] == [5.0, 7.0, 60.0, None, None]
+
+
+def test_the_registrar_is_told_when_the_ledger_is_busy_and_the_push_goes_on(tmp_path, capsys):
+    """A results-day ledger past its body budget answers 503 overloaded (shared.admission):
+    the push says so, waits as told and sends the batch again."""
+    answers = [(503, {"code": "overloaded"}, {"Retry-After": "0"}),
+               (200, {"counts": {"created": 1}, "results": [
+                   {"outcome": "created", "achievement_id": "uni-a:R1", "ledger_seq": 1}]}, {})]
+
+    class Ledger(BaseHTTPRequestHandler):
+        def do_POST(self):
+            self.rfile.read(int(self.headers["content-length"]))
+            status, body, headers = answers.pop(0)
+            data = json.dumps(body).encode()
+            self.send_response(status)
+            for name, value in {**headers, "content-type": "application/json",
+                                "content-length": str(len(data))}.items():
+                self.send_header(name, value)
+            self.end_headers()
+            self.wfile.write(data)
+
+        def log_message(self, *args):
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Ledger)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    path = tmp_path / "results.csv"
+    write_csv(path, [[{**GOOD, "institution_id": "uni-a"}[c] for c in CSV_COLUMNS]])
+    try:
+        main(["push-results", str(path), "--institution", "uni-a", "--token", "t",
+              "--url", f"http://127.0.0.1:{server.server_port}"])
+    finally:
+        server.shutdown()
+    out = capsys.readouterr().out
+    assert "the ledger is busy (503): sending it again in 0 s" in out
+    assert "accepted   1" in out and not answers
