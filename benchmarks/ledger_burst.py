@@ -36,7 +36,7 @@ from benchmarks._context import Context
 from benchmarks._ledger_stack import ROOT, LedgerStack, connect, ledger_stack, percentile
 from benchmarks.ledger_ingest import make_batches
 from cairn.push.pusher import retry_after
-from shared.admission import BUDGET_BYTES, WAIT_SECONDS
+from shared.settings import BUDGET_BYTES, WAIT_SECONDS
 
 MANIFEST = ROOT / "deploy" / "k8s" / "ledger.yaml"
 _UNITS = {"Ki": 1 << 10, "Mi": 1 << 20, "Gi": 1 << 30}

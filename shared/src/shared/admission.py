@@ -26,9 +26,7 @@ from dataclasses import dataclass
 
 from shared.errors import Problem
 from shared.metrics import ADMISSION_IN_FLIGHT, ADMISSION_REFUSED, ADMISSION_WAITING
-
-BUDGET_BYTES = 24 << 20  # 6 batches of 10,000 results: 446 MiB at peak, under 1 GiB
-WAIT_SECONDS = 30.0  # well under a client's timeout (the CLI's: 120 s)
+from shared.settings import BUDGET_BYTES, WAIT_SECONDS
 
 
 @dataclass(frozen=True, slots=True)

@@ -12,9 +12,11 @@ from typing import Literal
 from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from shared.admission import BUDGET_BYTES, WAIT_SECONDS
-
 DEMO_AUTH_SECRET = "cairn-demo-secret-change-me-0123456789abcdef"
+# shared.admission's defaults: 6 batches of 10,000 results at once, 446 MiB at peak (under
+# the ledger API pod's 1 GiB); a wait well under a client's timeout (the CLI's: 120 s).
+BUDGET_BYTES = 24 << 20
+WAIT_SECONDS = 30.0
 
 
 class ServiceSettings(BaseSettings):
