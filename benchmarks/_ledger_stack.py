@@ -30,7 +30,7 @@ import httpx
 from sqlalchemy.engine import make_url
 
 from benchmarks._context import Context
-from benchmarks._machine import CpuMeter
+from benchmarks._machine import CpuMeter, peak_rss
 from shared.auth import mint_token
 from shared.settings import DEMO_AUTH_SECRET
 
@@ -114,6 +114,12 @@ class LedgerStack:
 
     def token(self, role: str, subject: str) -> str:
         return mint_token(self.secret, subject, role)  # type: ignore[arg-type]
+
+    def memory_line(self) -> tuple[str, str]:
+        """("peak memory", "ledger api 412 MiB, ledger relay 131 MiB"): each process's
+        most resident memory so far (VmHWM; an API with several workers: the largest)."""
+        return ("peak memory", ", ".join(f"ledger {name} {peak_rss(proc.pid) / 2**20:,.0f} MiB"
+                                         for name, proc in self.processes.items()))
 
     def headers(self, role: str, subject: str) -> dict[str, str]:
         return {"authorization": f"Bearer {self.token(role, subject)}",

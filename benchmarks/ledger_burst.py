@@ -34,6 +34,7 @@ import orjson
 from benchmarks import Result, benchmark
 from benchmarks._context import Context
 from benchmarks._ledger_stack import ROOT, LedgerStack, connect, ledger_stack, percentile
+from benchmarks._machine import peak_rss
 from benchmarks.ledger_ingest import make_batches
 from cairn.push.pusher import retry_after
 from shared.settings import BUDGET_BYTES, WAIT_SECONDS
@@ -50,28 +51,6 @@ def pod_memory_limit(manifest: Path = MANIFEST) -> int:
     if found is None:
         raise ValueError(f"{manifest}: no memory limit for the ledger API")
     return int(found.group(1)) * _UNITS[found.group(2)]
-
-
-def peak_rss(pid: int) -> int:
-    """Bytes: the most resident memory `pid` has held (VmHWM) and, if larger, any of its
-    child processes' (an API with several workers)."""
-    peaks = []
-    for each in [pid, *_children(pid)]:
-        try:
-            with open(f"/proc/{each}/status") as status:
-                peaks += [int(line.split()[1]) * 1024 for line in status
-                          if line.startswith("VmHWM:")]
-        except OSError:
-            continue
-    return max(peaks, default=0)
-
-
-def _children(pid: int) -> list[int]:
-    try:
-        with open(f"/proc/{pid}/task/{pid}/children") as kids:
-            return [int(k) for k in kids.read().split()]
-    except OSError:
-        return []
 
 
 async def send_all(stack: LedgerStack, batches: list[tuple[str, bytes]], senders: int

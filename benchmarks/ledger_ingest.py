@@ -191,6 +191,7 @@ async def run(ctx: Context) -> Result:
         answered = time.perf_counter()
         published = await wait_published(stack, timeout)
         cpu_end = meter.snapshot()
+        memory = stack.memory_line()
 
         ctx.progress("checking PostgreSQL and reading the topic back")
         conn = await connect(stack.database_url)
@@ -220,6 +221,7 @@ async def run(ctx: Context) -> Result:
         ("outcomes", ", ".join(f"{k} {v:,}" for k, v in sorted(counts.items()))),
         ("minimum", f"{MINIMUM:,} results/s: {'met' if rate >= MINIMUM else 'MISSED'}"),
         *meter.report(cpu_start, cpu_end),
+        memory,
     ]
     checks = [
         ("every item created", counts.get("created", 0) == total == sum(counts.values())),

@@ -88,6 +88,7 @@ async def run(ctx: Context) -> Result:
         except RuntimeError:
             published = None
         cpu_end = meter.snapshot()
+        memory = stack.memory_line()
 
         conn = await connect(stack.database_url)
         try:
@@ -115,6 +116,7 @@ async def run(ctx: Context) -> Result:
         ("statuses", statuses),
         ("client CPU (load generator)", load.client_line()),
         *meter.report(cpu_start, cpu_end),
+        memory,
     ]
     checks = [
         ("every answer 201", load.status_counts() == {201: total}),

@@ -346,6 +346,7 @@ async def run(ctx: Context) -> Result:
                 stack, [rng.randrange(learners) for _ in range(paced)], run_tag),
             rate=rate, connections=paced_connections)
         paced_end, disk_end = meter.snapshot(), disk_kb()
+        memory = stack.memory_line()
         below = []  # the latency at lower offered rates: where p99 still holds
         for step in range(1, steps + 1):
             lower = rate * step // (steps + 1)
@@ -414,6 +415,7 @@ async def run(ctx: Context) -> Result:
         ("answer size", f"median {sizes[len(sizes) // 2]:,} bytes" if sizes else "-"),
         ("client CPU (load generator)", load.client_line()),
         *meter.report(cpu_start, cpu_end),
+        memory,
     ]
     checks = [
         ("every learner registered (created)",

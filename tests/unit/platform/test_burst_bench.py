@@ -9,7 +9,8 @@ import subprocess
 import sys
 import time
 
-from benchmarks.ledger_burst import MANIFEST, peak_rss, pod_memory_limit
+from benchmarks._machine import peak_rss
+from benchmarks.ledger_burst import MANIFEST, pod_memory_limit
 
 
 def test_the_limit_is_the_ledger_api_containers_not_another_of_the_manifest(tmp_path):
