@@ -243,7 +243,7 @@ def peak_rss(pid: int) -> int:
     """Bytes: the most resident memory `pid` has held (VmHWM) and, if larger, any of its
     child processes' (an API with several workers)."""
     peaks = []
-    for each in [pid, *_child_pids(pid)]:
+    for each in [pid, *_children().get(pid, [])]:
         try:
             with open(f"/proc/{each}/status") as status:
                 peaks += [int(line.split()[1]) * 1024 for line in status
@@ -251,11 +251,3 @@ def peak_rss(pid: int) -> int:
         except OSError:
             continue
     return max(peaks, default=0)
-
-
-def _child_pids(pid: int) -> list[int]:
-    try:
-        with open(f"/proc/{pid}/task/{pid}/children") as kids:
-            return [int(k) for k in kids.read().split()]
-    except OSError:
-        return []

@@ -28,15 +28,11 @@ import time
 import uuid
 from pathlib import Path
 
-import httpx
-import orjson
-
 from benchmarks import Result, benchmark
 from benchmarks._context import Context
-from benchmarks._ledger_stack import ROOT, LedgerStack, connect, ledger_stack, percentile
+from benchmarks._ledger_stack import ROOT, connect, ledger_stack, percentile
 from benchmarks._machine import peak_rss
-from benchmarks.ledger_ingest import make_batches
-from cairn.push.pusher import retry_after
+from benchmarks.ledger_ingest import make_batches, push
 from shared.settings import BUDGET_BYTES, WAIT_SECONDS
 
 MANIFEST = ROOT / "deploy" / "k8s" / "ledger.yaml"
@@ -51,45 +47,6 @@ def pod_memory_limit(manifest: Path = MANIFEST) -> int:
     if found is None:
         raise ValueError(f"{manifest}: no memory limit for the ledger API")
     return int(found.group(1)) * _UNITS[found.group(2)]
-
-
-async def send_all(stack: LedgerStack, batches: list[tuple[str, bytes]], senders: int
-                   ) -> tuple[list[float], dict[str, int], int]:
-    """Each sender posts its batches one after another, following a 503's Retry-After as
-    `cairn push-results` does; latencies (s, first sending to answer), outcome counts,
-    and how many 503s were answered."""
-    queue: asyncio.Queue[tuple[str, bytes]] = asyncio.Queue()
-    for item in batches:
-        queue.put_nowait(item)
-    latencies: list[float] = []
-    counts: dict[str, int] = {}
-    busy = 0
-    headers = {m: stack.headers("institution", m) for m in {m for m, _ in batches}}
-
-    async def sender(client: httpx.AsyncClient) -> None:
-        nonlocal busy
-        while not queue.empty():
-            member, body = queue.get_nowait()
-            started = time.perf_counter()
-            while True:
-                response = await client.post("/v1/results/batch", content=body,
-                                             headers=headers[member])
-                wait = retry_after(response)
-                if response.status_code != 503 or wait is None:
-                    break
-                busy += 1
-                await asyncio.sleep(wait)
-            latencies.append(time.perf_counter() - started)
-            if response.status_code != 200:
-                raise RuntimeError(f"batch answered {response.status_code}: "
-                                   f"{response.text[:500]}")
-            for outcome, n in orjson.loads(response.content)["counts"].items():
-                counts[outcome] = counts.get(outcome, 0) + n
-
-    limits = httpx.Limits(max_connections=senders)
-    async with httpx.AsyncClient(base_url=stack.base_url, timeout=300, limits=limits) as client:
-        await asyncio.gather(*(sender(client) for _ in range(senders)))
-    return latencies, counts, busy
 
 
 @benchmark("ledger_burst", "results day's burst: peak memory of one ledger API process",
@@ -115,7 +72,7 @@ async def run(ctx: Context) -> Result:
         ctx.progress(f"timed: {len(batches)} batches, {senders} senders at once, api x1")
         started = time.perf_counter()
         latencies, counts, busy = await asyncio.wait_for(
-            send_all(stack, batches, senders), ctx.param("timeout", 900))
+            push(stack, batches, senders), ctx.param("timeout", 900))
         elapsed = time.perf_counter() - started
         peak = peak_rss(api)
         conn = await connect(stack.database_url)

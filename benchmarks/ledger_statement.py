@@ -180,7 +180,7 @@ async def seed(stack: LedgerStack, total: int, learners: int, members: int, batc
     counts: dict[str, int] = {}
     batches = result_batches(total, learners, members, batch, run)
     while chunk := list(islice(batches, concurrency * 4)):
-        _, done = await push(stack, chunk, concurrency)
+        done = (await push(stack, chunk, concurrency)).counts
         for outcome, n in done.items():
             counts[outcome] = counts.get(outcome, 0) + n
     return counts

@@ -28,6 +28,8 @@ from shared.errors import Problem
 from shared.metrics import ADMISSION_IN_FLIGHT, ADMISSION_REFUSED, ADMISSION_WAITING
 from shared.settings import BUDGET_BYTES, WAIT_SECONDS
 
+_NOT_QUEUED = contextlib.nullcontext()  # stateless: shared by every small request
+
 
 @dataclass(frozen=True, slots=True)
 class AdmissionLimits:
@@ -71,13 +73,14 @@ class Admission:
             return self.limits.budget_bytes
         return 0 if content_length < self.limits.small else content_length
 
-    @contextlib.asynccontextmanager
-    async def admitted(self, weight: int) -> AsyncIterator[None]:
+    def admitted(self, weight: int) -> contextlib.AbstractAsyncContextManager[None]:
         """Hold `weight` bytes of the budget for the block; raises the 503 `overloaded`
-        Problem after waiting `wait_seconds` in line."""
-        if weight <= 0:
-            yield
-            return
+        Problem after waiting `wait_seconds` in line. Weight 0 (a small body, every single
+        result) holds nothing, and costs no generator on that hot path."""
+        return self._held(weight) if weight > 0 else _NOT_QUEUED
+
+    @contextlib.asynccontextmanager
+    async def _held(self, weight: int) -> AsyncIterator[None]:
         await self._take(weight)
         try:
             yield
