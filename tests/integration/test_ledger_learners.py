@@ -14,7 +14,7 @@ from ledger.adapters.tables import learners, outbox
 from shared.contracts import decode_event, payload_of
 from shared.contracts.events import LearnerRegisteredV1
 from shared.messaging.kafka_bus import KafkaBus
-from shared.messaging.relay import OutboxRelay
+from shared.messaging.relay import outbox_relay
 from tests.integration.test_ledger_events import ledger_events_for
 from tests.plugins.services import ADMIN, auth, unique
 
@@ -220,7 +220,7 @@ async def test_concurrent_batches_on_the_same_learners_count_each_change_once(le
 
 async def test_registered_events_reach_ledger_events_keyed_by_learner(ledger_api, inst, engine,
                                                                       kafka_bootstrap):
-    """Through the ledger's OutboxRelay to a real broker."""
+    """Through the ledger's outbox relay to a real broker."""
     _, client = ledger_api
     iid, me = inst
     a, b = unique("L"), unique("L")
@@ -229,7 +229,7 @@ async def test_registered_events_reach_ledger_events_keyed_by_learner(ledger_api
     bus = KafkaBus(kafka_bootstrap, client_id="ledger-learners-test")
     await bus.ensure_topics(["ledger.events"], 6)
     stop = asyncio.Event()
-    relay = OutboxRelay(engine, outbox, bus.publisher(), service="ledger", batch_size=500)
+    relay = outbox_relay(engine, outbox, bus.publisher(), service="ledger", batch_size=500)
     task = asyncio.create_task(relay.run(stop))
     try:
         records = await ledger_events_for(bus, {a, b}, expected=3)

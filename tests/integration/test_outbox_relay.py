@@ -1,5 +1,7 @@
-"""The outbox relay on real PostgreSQL and Kafka: each row published, marked sent, safe
-with several replicas, and publishing again after a crash (absorbed by the inbox)."""
+"""The outbox relay on real PostgreSQL and Kafka: each row published once, by position
+(its watermark passes it), in the order its writers committed; safe with several
+replicas; publishing again after a crash (absorbed by the inbox); and the migration
+from an outbox of marked rows (v1) to one published by position (v2) and back."""
 
 from __future__ import annotations
 
@@ -8,13 +10,22 @@ import uuid
 from collections import Counter
 
 import pytest
-from sqlalchemy import func, select
+from alembic.migration import MigrationContext
+from alembic.operations import Operations
+from sqlalchemy import MetaData, Table, text
 
 from shared.contracts import decode_event, new_event
 from shared.contracts.events import InstitutionRegisteredV1
 from shared.messaging.kafka_bus import KafkaBus
 from shared.messaging.outbox import append_to_outbox
-from shared.messaging.relay import OutboxRelay
+from shared.messaging.relay import outbox_relay
+from shared.messaging.tables import (
+    create_messaging_tables_v1,
+    create_relay_positions_v1,
+    messaging_tables,
+    outbox_by_position_v2,
+    outbox_by_position_v2_downgrade,
+)
 from tests.contract.test_bus_contract import drain
 from tests.plugins.services import eventually
 
@@ -34,9 +45,13 @@ async def fill_outbox(engine, outbox, topic: str, n: int, start: int = 0) -> Non
 
 
 async def unpublished(engine, outbox) -> int:
+    """Rows after the relay's saved watermark."""
+    schema = outbox.schema
     async with engine.connect() as conn:
-        return (await conn.execute(select(func.count()).select_from(outbox)
-                                   .where(outbox.c.published_at.is_(None)))).scalar_one()
+        return (await conn.execute(text(f"""
+            SELECT count(*) FROM "{schema}".outbox o WHERE NOT EXISTS (
+              SELECT 1 FROM "{schema}".relay_positions p
+              WHERE p.name = 'outbox' AND (o.xid, o.id) <= (p.xid, p.seq))"""))).scalar_one()
 
 
 async def everything_on(bus: KafkaBus, topic: str, n: int) -> list:
@@ -60,13 +75,13 @@ def topic() -> str:
     return f"relay.{uuid.uuid4().hex[:10]}"
 
 
-async def test_each_row_is_published_once_and_marked_sent(engine, scratch_messaging, kafka,
+async def test_each_row_is_published_once_and_the_watermark_passes_it(engine, scratch_messaging, kafka,
                                                           topic):
     _, (outbox, _, _) = scratch_messaging
     await kafka.ensure_topics([topic], 3)
     await fill_outbox(engine, outbox, topic, 500)
-    relay = OutboxRelay(engine, outbox, kafka.publisher(), service="test", batch_size=64,
-                        idle_seconds=0.02)
+    relay = outbox_relay(engine, outbox, kafka.publisher(), service="test", batch_size=64,
+                         idle_seconds=0.02)
     stop = asyncio.Event()
     task = asyncio.create_task(relay.run(stop))
     await eventually(lambda: _zero(unpublished(engine, outbox)), what="outbox drained")
@@ -82,7 +97,7 @@ async def test_each_row_is_published_once_and_marked_sent(engine, scratch_messag
 async def test_two_relays_never_publish_the_same_rows(engine, scratch_messaging, kafka, topic):
     _, (outbox, _, _) = scratch_messaging
     await kafka.ensure_topics([topic], 3)
-    relays = [OutboxRelay(engine, outbox, kafka.publisher(), service="test", batch_size=50,
+    relays = [outbox_relay(engine, outbox, kafka.publisher(), service="test", batch_size=50,
                           idle_seconds=0.01) for _ in range(2)]
     stops = [asyncio.Event(), asyncio.Event()]
     tasks = [asyncio.create_task(r.run(s)) for r, s in zip(relays, stops, strict=True)]
@@ -107,7 +122,7 @@ async def test_two_relays_never_publish_the_same_rows(engine, scratch_messaging,
 
 class CrashAfterPublishing:
     """A publisher whose process 'dies' after the broker acknowledged a batch but before
-    the relay could mark the rows sent."""
+    the relay could save its watermark."""
 
     def __init__(self, inner) -> None:
         self.inner, self.crashes_left = inner, 1
@@ -130,8 +145,8 @@ async def test_a_batch_published_before_a_crash_is_published_again(engine, scrat
     _, (outbox, _, _) = scratch_messaging
     await kafka.ensure_topics([topic], 1)
     await fill_outbox(engine, outbox, topic, 30)
-    relay = OutboxRelay(engine, outbox, CrashAfterPublishing(kafka.publisher()),
-                        service="test", batch_size=30, idle_seconds=0.01)
+    relay = outbox_relay(engine, outbox, CrashAfterPublishing(kafka.publisher()),
+                         service="test", batch_size=30, idle_seconds=0.01)
     stop = asyncio.Event()
     task = asyncio.create_task(relay.run(stop))
     await eventually(lambda: _zero(unpublished(engine, outbox)), what="outbox drained")
@@ -144,3 +159,77 @@ async def test_a_batch_published_before_a_crash_is_published_again(engine, scrat
 
 async def _zero(count_coro) -> bool:
     return await count_coro == 0
+
+
+async def test_a_row_of_a_transaction_still_open_goes_before_the_rows_committed_meanwhile(
+        engine, scratch_messaging, kafka, topic):
+    """The watermark never passes a row that may still appear: while a writer that wrote
+    first is still open, a later writer's committed row waits for it, then both go out in
+    their writers' order, and the relay's read-ahead (batches of 2) changes nothing."""
+    _, (outbox, _, _) = scratch_messaging
+    await kafka.ensure_topics([topic], 1)
+    relay = outbox_relay(engine, outbox, kafka.publisher(), service="test", batch_size=2,
+                         idle_seconds=0.01, max_idle_seconds=0.02)
+    stop = asyncio.Event()
+    task = asyncio.create_task(relay.run(stop))
+    try:
+        async with engine.connect() as first:
+            await first.begin()
+            await append_to_outbox(first, outbox, topic, "m-0", [event(0)])  # its xid: older
+            await fill_outbox(engine, outbox, topic, 3, start=1)  # committed while it is open
+            await asyncio.sleep(0.5)  # the relay polls ~25 times meanwhile
+            assert relay.published == 0, "published past a row that could still appear"
+            await first.commit()
+        await eventually(lambda: _zero(unpublished(engine, outbox)), what="outbox drained")
+    finally:
+        stop.set()
+        await task
+    records = await everything_on(kafka, topic, 4)
+    assert [decode_event(r.value).data["revision"] for r in records] == [0, 1, 2, 3]
+
+
+def _ops(conn) -> Operations:
+    return Operations(MigrationContext.configure(conn))
+
+
+async def test_an_outbox_of_marked_rows_moves_to_positions_and_back(engine, kafka, topic):
+    """outbox_by_position_v2 on an outbox with rows (v1): the rows not yet marked
+    published are published, in id order, the ones marked are not; rows written after go
+    on by their transactions; the downgrade marks exactly the rows the watermark passed."""
+    schema = f"upgrade_{uuid.uuid4().hex[:10]}"
+    async with engine.begin() as conn:
+        await conn.exec_driver_sql(f'CREATE SCHEMA "{schema}"')
+        await conn.run_sync(lambda c: create_messaging_tables_v1(_ops(c), schema))
+    try:
+        async with engine.begin() as conn:
+            v1 = await conn.run_sync(lambda c: Table("outbox", MetaData(schema=schema),
+                                                     autoload_with=c))
+        await fill_outbox(engine, v1, topic, 10)
+        async with engine.begin() as conn:  # the first six went out under v1
+            await conn.exec_driver_sql(f'UPDATE "{schema}".outbox SET published_at = now() '
+                                       "WHERE id <= 6")
+            await conn.run_sync(lambda c: create_relay_positions_v1(_ops(c), schema))
+            await conn.run_sync(lambda c: outbox_by_position_v2(_ops(c), schema))
+        outbox = messaging_tables(MetaData(schema=schema))[0]
+        await fill_outbox(engine, outbox, topic, 2, start=10)
+        await kafka.ensure_topics([topic], 1)
+        relay = outbox_relay(engine, outbox, kafka.publisher(), service="test", batch_size=3,
+                             idle_seconds=0.01)
+        stop = asyncio.Event()
+        task = asyncio.create_task(relay.run(stop))
+        await eventually(lambda: _zero(unpublished(engine, outbox)), what="outbox drained")
+        stop.set()
+        await task
+        records = await everything_on(kafka, topic, 6)
+        assert [decode_event(r.value).data["revision"] for r in records] == [6, 7, 8, 9, 10, 11]
+
+        await fill_outbox(engine, outbox, topic, 1, start=12)  # written, not yet published
+        async with engine.begin() as conn:
+            await conn.run_sync(lambda c: outbox_by_position_v2_downgrade(_ops(c), schema))
+            marked = (await conn.exec_driver_sql(
+                f'SELECT id, published_at IS NOT NULL FROM "{schema}".outbox ORDER BY id'
+            )).all()
+        assert marked == [(i, i <= 12) for i in range(1, 14)]
+    finally:
+        async with engine.begin() as conn:
+            await conn.exec_driver_sql(f'DROP SCHEMA "{schema}" CASCADE')

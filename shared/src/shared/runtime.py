@@ -29,7 +29,7 @@ from shared.messaging.consumer import ConsumerLoop, Projection
 from shared.messaging.kafka_bus import KafkaBus
 from shared.messaging.log_relay import LogRelay, LogSource
 from shared.messaging.memory_bus import InProcessBus
-from shared.messaging.relay import OutboxRelay
+from shared.messaging.relay import outbox_relay
 from shared.settings import ServiceSettings
 
 T = TypeVar("T")
@@ -66,7 +66,7 @@ class ServiceContext:
     settings: ServiceSettings
     engine: AsyncEngine
     bus: Bus | None = None
-    relay: OutboxRelay | None = None
+    relay: LogRelay | None = None
     log_relays: list[LogRelay] = field(default_factory=list)
     consumers: dict[str, ConsumerLoop] = field(default_factory=dict)
     stop_on_crash: bool = False  # a worker process exits when its worker dies (to be restarted)
@@ -84,9 +84,9 @@ class ServiceContext:
             found = self.shared_objects[name] = make()
         return found
 
-    def build_relay(self, *, replay_all_on_start: bool = False) -> OutboxRelay:
+    def build_relay(self, *, replay_all_on_start: bool = False) -> LogRelay:
         assert self.bus is not None
-        self.relay = OutboxRelay(
+        self.relay = outbox_relay(
             self.engine, self.definition.outbox, self.bus.publisher(),
             service=self.definition.name, batch_size=self.settings.relay_batch_size,
             idle_seconds=self.settings.relay_idle_seconds,

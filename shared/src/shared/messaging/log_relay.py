@@ -1,4 +1,5 @@
-"""Relay for a table that is its own outbox (DESIGN §3: the ledger's entries).
+"""Relay for a table published by position: a service's outbox (shared.messaging.relay)
+and a table that is its own outbox (DESIGN §3: the ledger's entries).
 
 Rows are never marked: the relay keeps a watermark, the last (xid, seq) it published,
 in a `relay_positions` row of the service's schema, and publishes rows after it in
@@ -6,15 +7,22 @@ in a `relay_positions` row of the service's schema, and publishes rows after it 
 (`xid < pg_snapshot_xmin(pg_current_snapshot())`) are read, so no row can ever appear
 behind the watermark: a later transaction always has a larger xid. Writers lock (with
 advisory locks, which assign no xid) before their first write, so the rows of one key
-commit in xid order and keep their order on the bus.
+commit in xid order and keep their order on the bus. A transaction that stays open
+after its first write (a long bulk load, a session idle in a transaction) holds back
+every relay of the database until it ends: it may still write rows that go before.
 
-As with the outbox relay, only the holder of an advisory lock publishes, and a crash
-between publishing and saving the watermark publishes those rows again (consumers
-deduplicate through their inbox).
+As with any relay, only the holder of an advisory lock publishes, and a crash between
+publishing and saving the watermark publishes those rows again (consumers deduplicate
+through their inbox).
+
+Pipelined: while the bus acknowledges batch N, the relay saves N-1's watermark, checks
+that it still holds the lock and reads batch N+1 (the rows after N's last); N+1 goes out
+only once every record of N was acknowledged, and a watermark is saved only after its
+batch's acknowledgement. No row can appear behind a batch read (above), so reading
+ahead needs no re-check.
 
 Rows are read and the watermark saved with plain asyncpg statements, each committing on
-its own (the watermark is written only after the broker acknowledged the batch): the
-relay needs the asyncpg driver."""
+its own: the relay needs the asyncpg driver."""
 
 from __future__ import annotations
 
@@ -25,7 +33,8 @@ from dataclasses import dataclass
 from typing import Any
 
 import structlog
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from shared.db import asyncpg_connection
 from shared.messaging.bus import OutgoingRecord, Publisher
@@ -46,6 +55,12 @@ class LogSource:
     schema: str
     select: str
     to_records: Callable[[Sequence[Any]], list[OutgoingRecord]]
+    lock_name: str = ""  # what names the advisory lock of its leader; "" for the default
+
+    @property
+    def lock_key(self) -> int:
+        return zlib.crc32((self.lock_name or f"cairn-log-relay:{self.schema}.{self.name}")
+                          .encode())
 
 
 class LogRelay:
@@ -58,7 +73,7 @@ class LogRelay:
         # there the relay starts from the beginning (consumers' inboxes absorb repeats).
         self._position: tuple[int, int] | None = (0, 0) if replay_all_on_start else None
         self._service, self._batch_size, self._idle = service, batch_size, idle_seconds
-        self._lock_key = zlib.crc32(f"cairn-log-relay:{source.schema}.{source.name}".encode())
+        self._lock_key = source.lock_key
         positions = f'"{source.schema}".relay_positions'
         self._sql_position = f"SELECT xid, seq FROM {positions} WHERE name = $1"
         self._sql_save = (
@@ -74,52 +89,108 @@ class LogRelay:
                 if lock_conn is None:
                     return
                 log.info("log_relay.leading", service=self._service, log=self._source.name)
-                await self._publish_until(stop)
+                await self._publish_until(stop, lock_conn)
         finally:
             await self._publisher.stop()
 
-    async def _publish_until(self, stop: asyncio.Event) -> None:
+    async def _publish_until(self, stop: asyncio.Event, lock_conn: AsyncConnection) -> None:
         idle = IdleWait(self._idle, self._max_idle)
         while not stop.is_set():
             try:
-                sent = await self.publish_batch()
+                sent, full = await self._drain(stop, lock_conn)
             except Exception:
-                log.exception("log_relay.batch_failed", service=self._service)
+                log.exception("log_relay.batch_failed", service=self._service,
+                              log=self._source.name)
                 await sleep_unless(stop, 1.0)
                 continue
             if sent:
                 idle.published()
-            if sent < self._batch_size:
+            if not full:
                 await sleep_unless(stop, idle.next())
 
     async def publish_batch(self) -> int:
-        """Publish the next rows after the watermark; return how many were sent."""
+        """Publish the next rows after the watermark (one batch, no pipeline); return how
+        many were sent."""
         async with self._engine.connect() as conn:
             db = await asyncpg_connection(conn)
-            if self._position is None:
-                row = await db.fetchrow(self._sql_position, self._source.name)
-                self._position = (int(row[0]), row[1]) if row else (0, 0)
-            xid, seq = self._position
-            rows = await db.fetch(self._source.select, xid, seq, self._batch_size)
+            position = await self._start(db)
+            rows = await db.fetch(self._source.select, *position, self._batch_size)
             if not rows:
                 return 0
             await self._publisher.publish(self._source.to_records(rows))
-            # Saved only once the broker acknowledged every record (at-least-once).
-            last = (int(rows[-1]["xid"]), rows[-1]["seq"])
-            await db.execute(self._sql_save, self._source.name, *last)
+            await self._save(db, rows)  # only once the broker acknowledged every record
+        return len(rows)
+
+    async def _drain(self, stop: asyncio.Event, lock_conn: AsyncConnection) -> tuple[int, bool]:
+        """Publish full batches back to back until one comes back short (or `stop`);
+        return how many rows went out and whether the last batch was full."""
+        async with self._engine.connect() as read_conn, self._engine.connect() as save_conn:
+            reader, saver = await asyncpg_connection(read_conn), await asyncpg_connection(save_conn)
+            rows = await reader.fetch(self._source.select, *await self._start(reader),
+                                      self._batch_size)
+            sent, full, saving = 0, False, None
+            try:
+                while rows:
+                    full = len(rows) == self._batch_size
+                    ahead = (asyncio.ensure_future(self._read_ahead(reader, rows, lock_conn))
+                             if full and not stop.is_set() else None)
+                    try:
+                        await self._publisher.publish(self._source.to_records(rows))
+                    except BaseException:
+                        if ahead is not None:  # let its statements end, not cancelled midway
+                            await asyncio.gather(ahead, return_exceptions=True)
+                        raise
+                    if saving is not None:
+                        await saving  # the batch before's (done already, as a rule)
+                    # Acknowledged: its watermark is saved while the next batch goes out.
+                    saving = asyncio.ensure_future(self._save(saver, rows))
+                    sent += len(rows)
+                    rows = await ahead if ahead is not None else []
+                if saving is not None:
+                    await saving
+                    saving = None
+                return sent, full
+            finally:
+                if saving is not None:  # failing: still save what the bus acknowledged
+                    await asyncio.gather(asyncio.shield(saving), return_exceptions=True)
+
+    async def _read_ahead(self, reader: Any, rows: Sequence[Any],
+                          lock_conn: AsyncConnection) -> list:
+        """While `rows` is being published: check the lock and read the batch after it.
+        Both statements end before an error propagates: none may still be running on
+        `reader` when the caller hands its connection back."""
+        last = rows[-1]
+        done = await asyncio.gather(
+            lock_conn.execute(text("SELECT 1")),  # still holding the lock?
+            reader.fetch(self._source.select, int(last["xid"]), last["seq"], self._batch_size),
+            return_exceptions=True)
+        for outcome in done:
+            if isinstance(outcome, BaseException):
+                raise outcome
+        return done[1]
+
+    async def _start(self, db: Any) -> tuple[int, int]:
+        if self._position is None:
+            row = await db.fetchrow(self._sql_position, self._source.name)
+            self._position = (int(row[0]), row[1]) if row else (0, 0)
+        return self._position
+
+    async def _save(self, db: Any, rows: Sequence[Any]) -> None:
+        last = (int(rows[-1]["xid"]), rows[-1]["seq"])
+        await db.execute(self._sql_save, self._source.name, *last)
         self._position = last
         self.published += len(rows)
         OUTBOX_PUBLISHED.labels(self._service).inc(len(rows))
         if len(rows) < self._batch_size:
             OUTBOX_BACKLOG.labels(self._service).set(0)
-        return len(rows)
 
 
-def after_watermark(table: str, columns: Sequence[str]) -> str:
-    """The standard `select` of a LogSource over `table` (which has xid8 `xid`, `seq`):
+def after_watermark(table: str, columns: Sequence[str], *, seq: str = "seq") -> str:
+    """The standard `select` of a LogSource over `table` (which has xid8 `xid` and the
+    bigint column `seq`, ordering one transaction's rows; an index on (xid, seq)):
     `columns` first, in order, then `xid` and `seq`."""
-    return (f"SELECT {', '.join(columns)}, xid, seq FROM {table} "
-            "WHERE (xid, seq) > ($1::xid8, $2) "
+    return (f"SELECT {', '.join(columns)}, xid, {seq} AS seq FROM {table} "
+            f"WHERE (xid, {seq}) > ($1::xid8, $2) "
             "AND xid < pg_snapshot_xmin(pg_current_snapshot()) "
-            "ORDER BY xid, seq LIMIT $3")
+            f"ORDER BY xid, {seq} LIMIT $3")
 

@@ -1,7 +1,7 @@
 """In-process bus for the embedded default: one ordered log per topic, committed
 positions per consumer group, redelivery of whatever was fetched but not committed.
 It holds nothing across restarts; the relay fills it again from the outboxes
-(`OutboxRelay(replay_all_on_start=True)`), and the inboxes absorb the repeats."""
+(`replay_all_on_start=True`), and the inboxes absorb the repeats."""
 
 from __future__ import annotations
 
