@@ -54,6 +54,17 @@ async def unpublished(engine, outbox) -> int:
               WHERE p.name = 'outbox' AND (o.xid, o.id) <= (p.xid, p.seq))"""))).scalar_one()
 
 
+async def drain_outbox(relay, engine, outbox) -> None:
+    """Run `relay` until its saved watermark passes every row of `outbox`."""
+    stop = asyncio.Event()
+    task = asyncio.create_task(relay.run(stop))
+    try:
+        await eventually(lambda: _zero(unpublished(engine, outbox)), what="outbox drained")
+    finally:
+        stop.set()
+        await task
+
+
 async def everything_on(bus: KafkaBus, topic: str, n: int) -> list:
     sub = bus.subscription([topic], f"check-{uuid.uuid4().hex[:6]}")
     await sub.start()
@@ -82,11 +93,7 @@ async def test_each_row_is_published_once_and_the_watermark_passes_it(engine, sc
     await fill_outbox(engine, outbox, topic, 500)
     relay = outbox_relay(engine, outbox, kafka.publisher(), service="test", batch_size=64,
                          idle_seconds=0.02)
-    stop = asyncio.Event()
-    task = asyncio.create_task(relay.run(stop))
-    await eventually(lambda: _zero(unpublished(engine, outbox)), what="outbox drained")
-    stop.set()
-    await task
+    await drain_outbox(relay, engine, outbox)
     records = await everything_on(kafka, topic, 500)
     ids = Counter(decode_event(r.value).id for r in records)
     assert len(ids) == 500 and set(ids.values()) == {1}
@@ -147,11 +154,7 @@ async def test_a_batch_published_before_a_crash_is_published_again(engine, scrat
     await fill_outbox(engine, outbox, topic, 30)
     relay = outbox_relay(engine, outbox, CrashAfterPublishing(kafka.publisher()),
                          service="test", batch_size=30, idle_seconds=0.01)
-    stop = asyncio.Event()
-    task = asyncio.create_task(relay.run(stop))
-    await eventually(lambda: _zero(unpublished(engine, outbox)), what="outbox drained")
-    stop.set()
-    await task
+    await drain_outbox(relay, engine, outbox)
     records = await everything_on(kafka, topic, 60)
     ids = Counter(decode_event(r.value).id for r in records)
     assert len(ids) == 30 and set(ids.values()) == {2}  # at least once: consumers dedupe
@@ -215,11 +218,7 @@ async def test_an_outbox_of_marked_rows_moves_to_positions_and_back(engine, kafk
         await kafka.ensure_topics([topic], 1)
         relay = outbox_relay(engine, outbox, kafka.publisher(), service="test", batch_size=3,
                              idle_seconds=0.01)
-        stop = asyncio.Event()
-        task = asyncio.create_task(relay.run(stop))
-        await eventually(lambda: _zero(unpublished(engine, outbox)), what="outbox drained")
-        stop.set()
-        await task
+        await drain_outbox(relay, engine, outbox)
         records = await everything_on(kafka, topic, 6)
         assert [decode_event(r.value).data["revision"] for r in records] == [6, 7, 8, 9, 10, 11]
 
