@@ -16,6 +16,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+from prometheus_client.parser import text_string_to_metric_families
 
 from tests.integration.test_catalogue_api import COURSE, member
 from tests.plugins.services import ADMIN, auth
@@ -93,6 +94,20 @@ def replica_counts(port: int) -> dict:
     return response.json()["counts"]
 
 
+def relay_sample(port: int, name: str) -> float:
+    """The catalogue outbox relay's sample `name` from its metrics port (-1: not yet)."""
+    try:
+        text = httpx.get(f"http://127.0.0.1:{port}/metrics", timeout=2).text
+    except httpx.HTTPError:
+        return -1
+    for family in text_string_to_metric_families(text):
+        for sample in family.samples:
+            if sample.name == name and sample.labels == {"service": "catalogue",
+                                                         "log": "outbox"}:
+                return sample.value
+    return -1
+
+
 def wait_for(check, what: str, procs: Processes, timeout: float = 60) -> None:
     deadline = time.monotonic() + timeout
     while not check():
@@ -107,7 +122,8 @@ def test_services_as_separate_processes_talk_through_kafka(processes: Processes)
     processes.run("catalogue", "topics")
     catalogue_port, ledger_port = free_port(), free_port()
     processes.start("catalogue", "api", CAIRN_PORT=str(catalogue_port))
-    processes.start("catalogue", "relay")
+    relay_metrics = free_port()
+    processes.start("catalogue", "relay", CAIRN_METRICS_PORT=str(relay_metrics))
     ledger_api = processes.start("ledger", "api", CAIRN_PORT=str(ledger_port),
                                  CAIRN_WEB_WORKERS="2")
     consumer = processes.start("ledger", "consumer")
@@ -138,5 +154,9 @@ def test_services_as_separate_processes_talk_through_kafka(processes: Processes)
 
     metrics = httpx.get(f"http://127.0.0.1:{catalogue_port}/metrics").text
     assert "cairn_http_request_duration_seconds_bucket" in metrics
+    # The relay has no API: it serves its own metrics on CAIRN_METRICS_PORT.
+    wait_for(lambda: relay_sample(relay_metrics, "cairn_outbox_published_total") >= 4
+             and relay_sample(relay_metrics, "cairn_outbox_backlog") == 0,
+             "the relay's metrics: four events published, nothing left", processes)
     docs = httpx.get(f"{base}/docs")
     assert docs.status_code == 200 and "swagger" in docs.text.lower()

@@ -12,6 +12,7 @@ from collections import Counter
 import pytest
 from alembic.migration import MigrationContext
 from alembic.operations import Operations
+from prometheus_client import REGISTRY
 from sqlalchemy import MetaData, Table, text
 
 from shared.contracts import decode_event, new_event
@@ -167,12 +168,14 @@ async def _zero(count_coro) -> bool:
 async def test_a_row_of_a_transaction_still_open_goes_before_the_rows_committed_meanwhile(
         engine, scratch_messaging, kafka, topic):
     """The watermark never passes a row that may still appear: while a writer that wrote
-    first is still open, a later writer's committed row waits for it, then both go out in
-    their writers' order, and the relay's read-ahead (batches of 2) changes nothing."""
+    first is still open, a later writer's committed rows wait for it (and show in the
+    backlog metrics), then all go out in their writers' order; the relay's read-ahead
+    (batches of 2) changes nothing."""
     _, (outbox, _, _) = scratch_messaging
     await kafka.ensure_topics([topic], 1)
-    relay = outbox_relay(engine, outbox, kafka.publisher(), service="test", batch_size=2,
-                         idle_seconds=0.01, max_idle_seconds=0.02)
+    service = f"test-{uuid.uuid4().hex[:8]}"
+    relay = outbox_relay(engine, outbox, kafka.publisher(), service=service, batch_size=2,
+                         idle_seconds=0.01, max_idle_seconds=0.02, report_seconds=0.05)
     stop = asyncio.Event()
     task = asyncio.create_task(relay.run(stop))
     try:
@@ -180,15 +183,28 @@ async def test_a_row_of_a_transaction_still_open_goes_before_the_rows_committed_
             await first.begin()
             await append_to_outbox(first, outbox, topic, "m-0", [event(0)])  # its xid: older
             await fill_outbox(engine, outbox, topic, 3, start=1)  # committed while it is open
-            await asyncio.sleep(0.5)  # the relay polls ~25 times meanwhile
+            await asyncio.sleep(0.6)  # the relay polls ~30 times meanwhile
             assert relay.published == 0, "published past a row that could still appear"
+            assert metric("cairn_outbox_backlog", service) == 3  # the open one is not seen
+            assert metric("cairn_outbox_oldest_unpublished_seconds", service) >= 0.4
             await first.commit()
         await eventually(lambda: _zero(unpublished(engine, outbox)), what="outbox drained")
+        await eventually(lambda: _true(metric("cairn_outbox_backlog", service) == 0),
+                         what="backlog reported empty")
+        assert metric("cairn_outbox_oldest_unpublished_seconds", service) == 0
     finally:
         stop.set()
         await task
     records = await everything_on(kafka, topic, 4)
     assert [decode_event(r.value).data["revision"] for r in records] == [0, 1, 2, 3]
+
+
+def metric(name: str, service: str) -> float | None:
+    return REGISTRY.get_sample_value(name, {"service": service, "log": "outbox"})
+
+
+async def _true(value: bool) -> bool:
+    return value
 
 
 def _ops(conn) -> Operations:

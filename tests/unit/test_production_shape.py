@@ -522,6 +522,28 @@ def test_k8s_api_ports_probes_service_and_scaling(
     assert pdb["selector"]["matchLabels"].items() <= pod_labels.items()
 
 
+@pytest.mark.parametrize("svc", SERVICES)
+def test_relays_and_consumers_serve_metrics_where_prometheus_looks(
+    svc: str, k8s: dict, k8s_env_sources: dict, services: dict[str, dict]
+) -> None:
+    """A relay or consumer has no API: it serves /metrics on CAIRN_METRICS_PORT (relay
+    backlog, consumer lag), which its pod declares and annotates for scraping, and
+    compose sets as well."""
+    roles = ["relay", "consumer"] if svc in CONSUMING_SERVICES else ["relay"]
+    for role in roles:
+        doc = k8s[("Deployment", f"{svc}-{role}")]
+        (container,) = pod_spec(doc)["containers"]
+        port = int(container_env(container, k8s_env_sources).get("CAIRN_METRICS_PORT", 0))
+        assert port, f"{svc}-{role}: CAIRN_METRICS_PORT is not set: its metrics are not served"
+        assert {p["name"]: p["containerPort"] for p in container.get("ports", [])} == {
+            "metrics": port}, f"{svc}-{role}"
+        annotations = doc["spec"]["template"]["metadata"].get("annotations", {})
+        assert (annotations.get("prometheus.io/scrape"), annotations.get("prometheus.io/port"),
+                annotations.get("prometheus.io/path")) == ("true", str(port), "/metrics"), \
+            f"{svc}-{role}"
+        assert int(environment(services[f"{svc}-{role}"]).get("CAIRN_METRICS_PORT", 0)) == port
+
+
 def test_k8s_topics_job_runs_the_topics_command(k8s: dict) -> None:
     (container,) = pod_spec(k8s[("Job", "topics")])["containers"]
     args = container.get("args", [])

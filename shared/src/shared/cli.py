@@ -24,6 +24,7 @@ from typing import Any
 import structlog
 import uvicorn
 import uvloop
+from prometheus_client import start_http_server
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from shared import web_workers
@@ -87,6 +88,9 @@ def service_main(definition: ServiceDefinition, settings_factory: Callable[[], S
     else:
         if args.command == "relay":
             tune_malloc()
+        if settings.metrics_port and args.command in ("relay", "consumer"):
+            # A thread of its own: scraped even while the event loop is busy publishing.
+            start_http_server(settings.metrics_port, addr=settings.host)
         uvloop.run(_run_workers(definition, settings, args.command, args.projection))
 
 

@@ -10,9 +10,14 @@ REQUEST_LATENCY = Histogram(
     ["service", "method", "route", "status"],
     buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
 )
-OUTBOX_BACKLOG = Gauge("cairn_outbox_backlog", "Outbox rows not yet published", ["service"])
+# `log`: what the relay publishes ("outbox", or a table that is its own outbox: "entries")
+OUTBOX_BACKLOG = Gauge("cairn_outbox_backlog", "Rows after the relay's watermark (not yet "
+                       "published), read every few seconds", ["service", "log"])
+OUTBOX_OLDEST = Gauge("cairn_outbox_oldest_unpublished_seconds", "Age of the oldest row not "
+                      "yet published (0: none); grows while a transaction left open holds "
+                      "the relay back", ["service", "log"])
 OUTBOX_PUBLISHED = Counter("cairn_outbox_published_total", "Events published by the relay",
-                           ["service"])
+                           ["service", "log"])
 CONSUMER_LAG = Gauge("cairn_consumer_lag", "Records behind the end of the topics",
                      ["service", "consumer"])
 EVENTS_CONSUMED = Counter("cairn_events_consumed_total", "Events handled by consumers",

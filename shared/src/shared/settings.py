@@ -42,6 +42,11 @@ class ServiceSettings(BaseSettings):
     web_workers: int = Field(1, alias="CAIRN_WEB_WORKERS", ge=1, le=64,
                              description="API processes sharing the port (one per core on a "
                                          "host; on Kubernetes scale replicas instead)")
+    metrics_port: int = Field(
+        0, alias="CAIRN_METRICS_PORT", ge=0, le=65535,
+        description="a relay or consumer process (no HTTP API) serves its Prometheus "
+                    "/metrics on this port (relay backlog, consumer lag); 0: not served. "
+                    "An API process serves /metrics on its own port")
     log_level: str = Field("INFO", alias="CAIRN_LOG_LEVEL")
     log_json: bool = Field(True, alias="CAIRN_LOG_JSON")
     relay_batch_size: int = Field(5000, alias="CAIRN_RELAY_BATCH_SIZE", ge=1)

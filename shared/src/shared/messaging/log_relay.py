@@ -39,7 +39,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from shared.db import asyncpg_connection
 from shared.messaging.bus import OutgoingRecord, Publisher
 from shared.messaging.leadership import IdleWait, leadership, sleep_unless
-from shared.metrics import OUTBOX_BACKLOG, OUTBOX_PUBLISHED
+from shared.metrics import OUTBOX_BACKLOG, OUTBOX_OLDEST, OUTBOX_PUBLISHED
 
 log = structlog.get_logger(__name__)
 
@@ -55,6 +55,9 @@ class LogSource:
     schema: str
     select: str
     to_records: Callable[[Sequence[Any]], list[OutgoingRecord]]
+    # asyncpg SQL ($1 xid, $2 seq): how many rows are after the watermark and when the
+    # oldest of them was written (backlog_after_watermark)
+    backlog: str
     lock_name: str = ""  # what names the advisory lock of its leader; "" for the default
 
     @property
@@ -66,8 +69,10 @@ class LogSource:
 class LogRelay:
     def __init__(self, engine: AsyncEngine, source: LogSource, publisher: Publisher, *,
                  service: str, batch_size: int = 5000, idle_seconds: float = 0.05,
-                 max_idle_seconds: float = 0.4, replay_all_on_start: bool = False) -> None:
+                 max_idle_seconds: float = 0.4, replay_all_on_start: bool = False,
+                 report_seconds: float = 5.0) -> None:
         self._engine, self._source, self._publisher = engine, source, publisher
+        self._report_seconds = report_seconds
         self._max_idle = max_idle_seconds
         # None: read the saved watermark first. The in-process bus forgets on restart, so
         # there the relay starts from the beginning (consumers' inboxes absorb repeats).
@@ -89,9 +94,33 @@ class LogRelay:
                 if lock_conn is None:
                     return
                 log.info("log_relay.leading", service=self._service, log=self._source.name)
-                await self._publish_until(stop, lock_conn)
+                reporting = asyncio.ensure_future(self._report_until(stop))
+                try:
+                    await self._publish_until(stop, lock_conn)
+                finally:
+                    reporting.cancel()
+                    await asyncio.gather(reporting, return_exceptions=True)
         finally:
             await self._publisher.stop()
+
+    async def _report_until(self, stop: asyncio.Event) -> None:
+        """Every `report_seconds` while leading: the rows after the saved watermark and
+        the age of the oldest (cairn_outbox_backlog, cairn_outbox_oldest_unpublished_
+        seconds). Rows a transaction still open holds back (module docstring) count as
+        well, so a relay held back shows as one that is behind."""
+        labels = (self._service, self._source.name)
+        while not stop.is_set():
+            if self._position is not None:
+                try:
+                    async with self._engine.connect() as conn:
+                        db = await asyncpg_connection(conn)
+                        count, age = await db.fetchrow(self._source.backlog, *self._position)
+                    OUTBOX_BACKLOG.labels(*labels).set(count)
+                    OUTBOX_OLDEST.labels(*labels).set(age or 0.0)
+                except Exception:
+                    log.warning("log_relay.backlog_unread", service=self._service,
+                                log=self._source.name, exc_info=True)
+            await sleep_unless(stop, self._report_seconds)
 
     async def _publish_until(self, stop: asyncio.Event, lock_conn: AsyncConnection) -> None:
         idle = IdleWait(self._idle, self._max_idle)
@@ -107,19 +136,6 @@ class LogRelay:
                 idle.published()
             if not full:
                 await sleep_unless(stop, idle.next())
-
-    async def publish_batch(self) -> int:
-        """Publish the next rows after the watermark (one batch, no pipeline); return how
-        many were sent."""
-        async with self._engine.connect() as conn:
-            db = await asyncpg_connection(conn)
-            position = await self._start(db)
-            rows = await db.fetch(self._source.select, *position, self._batch_size)
-            if not rows:
-                return 0
-            await self._publisher.publish(self._source.to_records(rows))
-            await self._save(db, rows)  # only once the broker acknowledged every record
-        return len(rows)
 
     async def _drain(self, stop: asyncio.Event, lock_conn: AsyncConnection) -> tuple[int, bool]:
         """Publish full batches back to back until one comes back short (or `stop`);
@@ -180,9 +196,7 @@ class LogRelay:
         await db.execute(self._sql_save, self._source.name, *last)
         self._position = last
         self.published += len(rows)
-        OUTBOX_PUBLISHED.labels(self._service).inc(len(rows))
-        if len(rows) < self._batch_size:
-            OUTBOX_BACKLOG.labels(self._service).set(0)
+        OUTBOX_PUBLISHED.labels(self._service, self._source.name).inc(len(rows))
 
 
 def after_watermark(table: str, columns: Sequence[str], *, seq: str = "seq") -> str:
@@ -194,3 +208,9 @@ def after_watermark(table: str, columns: Sequence[str], *, seq: str = "seq") -> 
             "AND xid < pg_snapshot_xmin(pg_current_snapshot()) "
             f"ORDER BY xid, {seq} LIMIT $3")
 
+
+def backlog_after_watermark(table: str, *, seq: str = "seq", written_at: str) -> str:
+    """The standard `backlog` of a LogSource over `table`: the rows after the watermark
+    and the age in seconds of the oldest, by its column `written_at` (timestamptz)."""
+    return (f"SELECT count(*), extract(epoch FROM now() - min({written_at}))::float8 "
+            f"FROM {table} WHERE (xid, {seq}) > ($1::xid8, $2)")

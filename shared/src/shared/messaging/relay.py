@@ -21,7 +21,12 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from shared.contracts.envelope import STRUCTURED_CONTENT_TYPE
 from shared.messaging.bus import OutgoingRecord, Publisher
-from shared.messaging.log_relay import LogRelay, LogSource, after_watermark
+from shared.messaging.log_relay import (
+    LogRelay,
+    LogSource,
+    after_watermark,
+    backlog_after_watermark,
+)
 from shared.messaging.tables import OUTBOX_LOG
 
 HEADERS = (("content-type", STRUCTURED_CONTENT_TYPE),)
@@ -33,9 +38,10 @@ def outbox_source(outbox: Table) -> LogSource:
     one of them publishes (v1's fails on the dropped `published_at` until it is gone)."""
     schema = outbox.schema
     assert schema, "a service's outbox lives in its own schema"
+    table = f'"{schema}".{outbox.name}'
     return LogSource(name=OUTBOX_LOG, schema=schema,
-                     select=after_watermark(f'"{schema}".{outbox.name}',
-                                            ["topic", "key", "payload"], seq="id"),
+                     select=after_watermark(table, ["topic", "key", "payload"], seq="id"),
+                     backlog=backlog_after_watermark(table, seq="id", written_at="created_at"),
                      to_records=_records, lock_name=f"cairn-relay:{outbox.fullname}")
 
 
