@@ -27,6 +27,7 @@ from typing import IO
 
 import asyncpg
 import httpx
+from prometheus_client.parser import text_string_to_metric_families
 from sqlalchemy.engine import make_url
 
 from benchmarks._context import Context
@@ -211,6 +212,49 @@ async def ledger_stack(ctx: Context, *, web_workers: int = 2, relay: bool = True
                 ctx.progress(f"kept the database: {database_url}")
             else:
                 await drop_database(ctx, database_url)
+
+
+async def served_histogram(base_url: str, method: str, route_part: str
+                           ) -> dict[float, float]:
+    """The API's own latency histogram (cairn_http_request_duration_seconds, from its
+    /metrics) of the 200 answers to `method` on routes containing `route_part`:
+    cumulative counts by upper bound (s). The API's time is from its edge middleware
+    receiving the parsed request to the answer handed to the server: it includes the
+    waits for its event loop while the request awaits something (PostgreSQL), not the
+    time before the server read the request. With several API processes, one
+    process's (whichever answers the scrape)."""
+    async with httpx.AsyncClient(timeout=10) as client:
+        text = (await client.get(f"{base_url}/metrics")).text
+    buckets: dict[float, float] = {}
+    for family in text_string_to_metric_families(text):
+        if family.name != "cairn_http_request_duration_seconds":
+            continue
+        for sample in family.samples:
+            labels = sample.labels
+            if (sample.name.endswith("_bucket") and labels.get("method") == method
+                    and route_part in labels.get("route", "")
+                    and labels.get("status") == "200"):
+                bound = float(labels["le"])
+                buckets[bound] = buckets.get(bound, 0.0) + sample.value
+    return buckets
+
+
+def served_quantiles(before: dict[float, float], after: dict[float, float],
+                     qs: tuple[float, ...] = (0.5, 0.99)) -> str:
+    """What share of the answers counted between two served_histogram() readings the
+    API itself served within each bucket bound, as "p50 ≤ 1 ms, p99 ≤ 2.5 ms (n)"."""
+    counts = sorted((bound, after[bound] - before.get(bound, 0.0)) for bound in after)
+    total = counts[-1][1] if counts else 0
+    if not total:
+        return "-"
+    largest = max((b for b, _ in counts if b != float("inf")), default=0.0)
+    parts = []
+    for q in qs:
+        bound = next(b for b, n in counts if n >= q * total)
+        shown = (f"more than {largest * 1000:g} ms" if bound == float("inf")
+                 else f"≤ {bound * 1000:g} ms")
+        parts.append(f"p{q * 100:g} {shown}")
+    return f"{', '.join(parts)} ({total:,.0f} answers)"
 
 
 def percentile(sorted_values: list[float], q: float) -> float:

@@ -12,7 +12,9 @@ run at the target rate (open loop: `rate` requests a second sent on schedule wha
 the answers' pace, on up to `paced_connections` connections, a request that found every
 connection busy timed from when it was due), as a learner-facing service meets it. The
 client is `_load`'s generator (raw asyncio streams, pre-encoded requests), whose own CPU
-is printed beside the servers'.
+is printed beside the servers'. Beside the latency at the target rate, the API's own
+histogram (read from its /metrics before and after) says how much of it passed inside
+the API process.
 
 1. Not timed, seeding through the ledger's own write path, so that the rows are real,
    hash-chained entries: the members in the catalogue replica (inserted as their
@@ -91,7 +93,14 @@ from aiokafka.admin import AIOKafkaAdminClient
 
 from benchmarks import Result, benchmark
 from benchmarks._context import Context
-from benchmarks._ledger_stack import LedgerStack, checkpoint, connect, ledger_stack
+from benchmarks._ledger_stack import (
+    LedgerStack,
+    checkpoint,
+    connect,
+    ledger_stack,
+    served_histogram,
+    served_quantiles,
+)
 from benchmarks._load import encode_request, run_load, run_load_at_rate
 from benchmarks.ledger_ingest import make_result, push
 
@@ -340,12 +349,15 @@ async def run(ctx: Context) -> Result:
         load = await run_load(stack.base_url, requests, connections=concurrency)
         cpu_end, disk_mid = meter.snapshot(), disk_kb()
         ctx.progress(f"timed: {paced:,} reads at {rate:,} a second (open loop)")
+        served_before = await served_histogram(stack.base_url, "GET", "/statement")
         paced_start = meter.snapshot()
         at_rate = await run_load_at_rate(
             stack.base_url, statement_requests(
                 stack, [rng.randrange(learners) for _ in range(paced)], run_tag),
             rate=rate, connections=paced_connections)
         paced_end, disk_end = meter.snapshot(), disk_kb()
+        served = served_quantiles(served_before, await served_histogram(
+            stack.base_url, "GET", "/statement"))
         memory = stack.memory_line()
         below = []  # the latency at lower offered rates: where p99 still holds
         for step in range(1, steps + 1):
@@ -403,6 +415,10 @@ async def run(ctx: Context) -> Result:
                                      f"up to {paced_connections} connections): answered "
                                      f"{at_rate.rate:,.0f}/s"),
         ("latency at that rate", at_rate.latency_line()),
+        ("of which the API itself" + (" (one worker's)" if workers > 1 else ""),
+         f"{served}, from its edge receiving a request to the answer (waits for its "
+         f"event loop while a read awaits PostgreSQL included); the rest is before it "
+         f"reads the request (socket, event loop, scheduling) and the client"),
         *((f"{label} at that rate", line) for label, line in meter.report(paced_start, paced_end)
           if label in ("CPU ledger api", "CPU postgresql", "CPU whole machine",
                        "CPU stolen (hypervisor)")),
