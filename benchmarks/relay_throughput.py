@@ -14,8 +14,9 @@ broker (idempotent producer, acks=all), batched.
    VACUUM ANALYZE as autovacuum would) shaped like `cairn.ledger.achievement.recorded.v1`,
    ~690 bytes each, keyed by learner id over `keys` learners, and a fresh topic with the
    services' partition count; then, timed, the outbox relay's `run()`
-   (shared.messaging.relay: published by position) from its start (producer start,
-   advisory lock) until its saved watermark passes every row; then, not timed, the topic
+   (shared.messaging.relay: published by position), in this process tuned as a relay
+   process is (`_as_a_relay_process`), from its start (producer start, advisory lock)
+   until its saved watermark passes every row; then, not timed, the topic
    is read back from offset zero: exactly N distinct event ids, each learner's events in
    one partition and in outbox order.
 
@@ -28,11 +29,14 @@ timeout (300 s per drain).
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import gc
 import hashlib
 import random
 import time
 import uuid
 from collections import defaultdict
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
@@ -49,6 +53,7 @@ from shared.messaging.bus import OutgoingRecord
 from shared.messaging.kafka_bus import KafkaBus
 from shared.messaging.relay import HEADERS, outbox_relay
 from shared.messaging.tables import messaging_tables
+from shared.runtime import tune_gc, tune_malloc
 from shared.settings import ServiceSettings
 
 EVENT_TYPE = "cairn.ledger.achievement.recorded.v1"
@@ -244,6 +249,23 @@ async def _prepare(ctx: Context, engine: AsyncEngine, bus: KafkaBus, label: str,
     return box
 
 
+@contextlib.contextmanager
+def _as_a_relay_process() -> Iterator[None]:
+    """This process tuned as `python -m <service> relay` runs (shared.cli): its heap so
+    far frozen and young collections only past 1,000,000 survivors (tune_gc), glibc
+    keeping batch-sized buffers (tune_malloc). Without it the relay, in this process,
+    collected over the prefilled rows this process still holds, which a relay process
+    never has. The collector's settings are put back afterwards (glibc's stay)."""
+    threshold = gc.get_threshold()
+    tune_malloc()
+    tune_gc()
+    try:
+        yield
+    finally:
+        gc.unfreeze()
+        gc.set_threshold(*threshold)
+
+
 async def _drain(ctx: Context, engine: AsyncEngine, bus: KafkaBus, box: _Outbox, batch: int,
                  idle: float) -> tuple[float, list[tuple[str, str]], dict[str, float]]:
     """Run a relay until it has published every row of `box` (and saved its watermark):
@@ -308,7 +330,8 @@ async def _round(ctx: Context, engine: AsyncEngine, bus: KafkaBus, label: str, r
     await _checkpoint(engine)  # the outbox under test is younger than the last checkpoint
     boxes.append(box := await _prepare(ctx, engine, bus, label, rows, per_key, partitions))
     ctx.progress(f"{label}: relaying {box.events:,} events (timed)")
-    seconds, cpu, cpu_seconds = await _drain(ctx, engine, bus, box, batch, idle)
+    with _as_a_relay_process():
+        seconds, cpu, cpu_seconds = await _drain(ctx, engine, bus, box, batch, idle)
     left = await _unpublished(engine, box)
     records = await _read_back(ctx.kafka_bootstrap, box.topic, box.events)
     checks = [("outbox drained: the saved watermark passes every row", left == 0),
