@@ -108,6 +108,17 @@ def relay_sample(port: int, name: str) -> float:
     return -1
 
 
+def replica_reads(port: int) -> float:
+    """How many `GET /v1/catalogue-replica` the ledger's API answered 200, by its
+    /metrics."""
+    text = httpx.get(f"http://127.0.0.1:{port}/metrics", timeout=5).text
+    return sum(sample.value for family in text_string_to_metric_families(text)
+               for sample in family.samples
+               if sample.name == "cairn_http_request_duration_seconds_count"
+               and sample.labels.get("route") == "/v1/catalogue-replica"
+               and sample.labels.get("method") == "GET" and sample.labels.get("status") == "200")
+
+
 def wait_for(check, what: str, procs: Processes, timeout: float = 60) -> None:
     deadline = time.monotonic() + timeout
     while not check():
@@ -158,5 +169,13 @@ def test_services_as_separate_processes_talk_through_kafka(processes: Processes)
     wait_for(lambda: relay_sample(relay_metrics, "cairn_outbox_published_total") >= 4
              and relay_sample(relay_metrics, "cairn_outbox_backlog") == 0,
              "the relay's metrics: four events published, nothing left", processes)
+    # The ledger's two API processes answer /metrics alike, with both processes' counts:
+    # each request and each scrape on a new connection, which the kernel gives to
+    # either process.
+    before = replica_reads(ledger_port)
+    for _ in range(20):
+        replica_counts(ledger_port)
+    scrapes = [replica_reads(ledger_port) for _ in range(8)]
+    assert scrapes == [before + 20] * 8, (before, scrapes)
     docs = httpx.get(f"{base}/docs")
     assert docs.status_code == 200 and "swagger" in docs.text.lower()

@@ -15,13 +15,12 @@ from fastapi import APIRouter, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from fastapi.routing import APIRoute
-from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from sqlalchemy import text
 
 from shared.admission import Admission, AdmissionLimits, Overloaded
 from shared.auth import authenticate, current_principal
 from shared.errors import Problem, install_error_handlers, problem_response
-from shared.metrics import REQUEST_LATENCY
+from shared.metrics import REQUEST_LATENCY, exposition
 from shared.openapi import document_problems
 
 MAX_BODY_BYTES = 32 << 20  # a 10,000-item results batch is ~5 MB
@@ -368,6 +367,7 @@ def create_service_app(*, service: str, title: str, description: str, version: s
     @app.get("/metrics", tags=["operations"], summary="Prometheus metrics",
              response_class=Response)
     async def metrics() -> Response:
-        return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
+        body, content_type = exposition()
+        return Response(body, media_type=content_type)
 
     return app

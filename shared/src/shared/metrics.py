@@ -1,9 +1,28 @@
 """Prometheus metrics shared by every service (one registry per process; the
-`service` label tells the services apart in the embedded default)."""
+`service` label tells the services apart in the embedded default).
+
+Several API processes on one port (CAIRN_WEB_WORKERS > 1, shared.web_workers) share
+one exposition: their supervisor gives them a directory in PROMETHEUS_MULTIPROC_DIR
+before they start, each writes its values there (prometheus_client's multiprocess
+mode), and `exposition()` in any of them sums them. Without it a scrape got whichever
+process the kernel gave the connection to: one process's counts, a different one at
+each scrape. Gauges say how the processes' values combine (`multiprocess_mode`)."""
 
 from __future__ import annotations
 
-from prometheus_client import Counter, Gauge, Histogram
+import os
+
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    generate_latest,
+    multiprocess,
+)
+
+MULTIPROC_DIR = "PROMETHEUS_MULTIPROC_DIR"  # prometheus_client's own setting
 
 REQUEST_LATENCY = Histogram(
     "cairn_http_request_duration_seconds", "HTTP request latency",
@@ -24,9 +43,22 @@ EVENTS_CONSUMED = Counter("cairn_events_consumed_total", "Events handled by cons
                           ["service", "consumer", "outcome"])
 ADMISSION_IN_FLIGHT = Gauge(
     "cairn_http_admission_bytes_in_flight", "Request-body bytes being worked on "
-    "(shared.admission)", ["service"])
+    "(shared.admission)", ["service"], multiprocess_mode="livesum")
 ADMISSION_WAITING = Gauge("cairn_http_admission_waiting",
-                          "Large requests waiting in line for the body budget", ["service"])
+                          "Large requests waiting in line for the body budget", ["service"],
+                          multiprocess_mode="livesum")
 ADMISSION_REFUSED = Counter("cairn_http_admission_refused_total",
                             "Requests answered 503 overloaded after waiting in line",
                             ["service"])
+
+
+def exposition() -> tuple[bytes, str]:
+    """This process's metrics in Prometheus's text format, or those of every API process
+    of the port when they share a PROMETHEUS_MULTIPROC_DIR (module docstring); and the
+    content type."""
+    path = os.environ.get(MULTIPROC_DIR)
+    if not path:
+        return generate_latest(), CONTENT_TYPE_LATEST
+    registry = CollectorRegistry()
+    multiprocess.MultiProcessCollector(registry, path=path)
+    return generate_latest(registry), CONTENT_TYPE_LATEST

@@ -28,22 +28,34 @@ The supervisor (`serve`, in the process that was started):
   process still running is killed.
 
 Where SO_REUSEPORT does not exist, `serve` falls back to uvicorn's own workers.
+
+The processes share one /metrics (shared.metrics): `serve` makes an empty directory for
+their values, names it in PROMETHEUS_MULTIPROC_DIR for them, forgets a dead process's
+live gauges, and removes the directory when they have all stopped.
 """
 
 from __future__ import annotations
 
+import contextlib
 import multiprocessing
+import os
+import shutil
 import signal
 import socket
 import sys
+import tempfile
 import time
+from collections.abc import Iterator
 from multiprocessing.connection import wait
 from multiprocessing.process import BaseProcess
 from typing import Any
 
 import structlog
 import uvicorn
+from prometheus_client import multiprocess
 from uvicorn.config import STARTUP_FAILURE
+
+from shared.metrics import MULTIPROC_DIR
 
 log = structlog.get_logger(__name__)
 
@@ -77,8 +89,9 @@ def _serve_one(factory: str, host: str, port: int, options: dict[str, Any]) -> N
 
 class _Supervisor:
     def __init__(self, factory: str, host: str, port: int, workers: int,
-                 options: dict[str, Any]) -> None:
+                 options: dict[str, Any], metrics_dir: str) -> None:
         self.args = (factory, host, port, options)
+        self.metrics_dir = metrics_dir
         self.context = multiprocessing.get_context("spawn")
         self.slots: list[tuple[BaseProcess, float]] = []  # (process, when it started)
         self.workers = workers
@@ -104,6 +117,8 @@ class _Supervisor:
                 if self.stopping or process.is_alive():
                     continue
                 process.join()
+                # its live gauges go (its counts stay: they happened)
+                multiprocess.mark_process_dead(process.pid, self.metrics_dir)
                 if process.exitcode == STARTUP_FAILURE:
                     log.error("web_workers.startup_failed", pid=process.pid)
                     self.status, self.stopping = STARTUP_FAILURE, True
@@ -131,9 +146,33 @@ def serve(factory: str, *, host: str, port: int, workers: int, **options: Any) -
     """Serve the app `factory` builds (an import string, "module:function") on
     host:port with `workers` processes; return when they have stopped (module
     docstring). `options` are uvicorn.Config's, picklable (the processes are spawned)."""
-    if not hasattr(socket, "SO_REUSEPORT"):
-        uvicorn.run(factory, factory=True, host=host, port=port, workers=workers, **options)
-        return
+    with _shared_metrics() as metrics_dir:
+        if not hasattr(socket, "SO_REUSEPORT"):
+            uvicorn.run(factory, factory=True, host=host, port=port, workers=workers,
+                        **options)
+            return
+        _serve(factory, host, port, workers, options, metrics_dir)
+
+
+@contextlib.contextmanager
+def _shared_metrics() -> Iterator[str]:
+    """A fresh directory for the processes' metrics, in the environment they inherit
+    (shared.metrics), for as long as they run; the environment as it was afterwards."""
+    before = os.environ.get(MULTIPROC_DIR)
+    path = tempfile.mkdtemp(prefix="cairn-metrics-")
+    os.environ[MULTIPROC_DIR] = path
+    try:
+        yield path
+    finally:
+        if before is None:
+            os.environ.pop(MULTIPROC_DIR, None)
+        else:
+            os.environ[MULTIPROC_DIR] = before
+        shutil.rmtree(path, ignore_errors=True)
+
+
+def _serve(factory: str, host: str, port: int, workers: int, options: dict[str, Any],
+           metrics_dir: str) -> None:
     try:
         holder = reuse_port_socket(host, port)  # never listens: takes no connections
     except OSError as error:
@@ -141,7 +180,7 @@ def serve(factory: str, *, host: str, port: int, workers: int, **options: Any) -
         sys.exit(STARTUP_FAILURE)
     with holder:
         port = holder.getsockname()[1]
-        supervisor = _Supervisor(factory, host, port, workers, options)
+        supervisor = _Supervisor(factory, host, port, workers, options, metrics_dir)
         previous = {s: signal.signal(s, supervisor.request_stop)
                     for s in (signal.SIGTERM, signal.SIGINT)}
         try:

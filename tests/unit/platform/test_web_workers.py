@@ -136,3 +136,21 @@ def test_an_address_in_use_fails_at_once() -> None:
             assert supervisor.wait(timeout=30) == STARTUP_FAILURE
         finally:
             supervisor.kill()
+
+
+def test_the_processes_metrics_directory_lives_as_long_as_they_do(monkeypatch, tmp_path) -> None:
+    """serve() names a fresh, empty directory for the processes' metrics (shared.metrics)
+    while they run, then removes it and puts the environment back as it was."""
+    from shared.metrics import MULTIPROC_DIR
+    from shared.web_workers import _shared_metrics
+
+    monkeypatch.delenv(MULTIPROC_DIR, raising=False)
+    with _shared_metrics() as path:
+        assert os.environ[MULTIPROC_DIR] == path and os.listdir(path) == []
+        Path(path, "counter_1.db").write_bytes(b"x")
+    assert MULTIPROC_DIR not in os.environ and not Path(path).exists()
+
+    monkeypatch.setenv(MULTIPROC_DIR, str(tmp_path))  # someone's own: kept
+    with _shared_metrics() as path:
+        assert path != str(tmp_path)
+    assert os.environ[MULTIPROC_DIR] == str(tmp_path) and tmp_path.exists()
