@@ -221,8 +221,8 @@ async def served_histogram(base_url: str, method: str, route_part: str
     cumulative counts by upper bound (s). The API's time is from its edge middleware
     receiving the parsed request to the answer handed to the server: it includes the
     waits for its event loop while the request awaits something (PostgreSQL), not the
-    time before the server read the request. With several API processes, one
-    process's (whichever answers the scrape)."""
+    time before the server read the request. With several API processes, all of theirs
+    (shared.metrics)."""
     async with httpx.AsyncClient(timeout=10) as client:
         text = (await client.get(f"{base_url}/metrics")).text
     buckets: dict[float, float] = {}

@@ -415,7 +415,7 @@ async def run(ctx: Context) -> Result:
                                      f"up to {paced_connections} connections): answered "
                                      f"{at_rate.rate:,.0f}/s"),
         ("latency at that rate", at_rate.latency_line()),
-        ("of which the API itself" + (" (one worker's)" if workers > 1 else ""),
+        ("of which the API itself",
          f"{served}, from its edge receiving a request to the answer (waits for its "
          f"event loop while a read awaits PostgreSQL included); the rest is before it "
          f"reads the request (socket, event loop, scheduling) and the client"),
