@@ -169,13 +169,14 @@ async def test_a_row_of_a_transaction_still_open_goes_before_the_rows_committed_
         engine, scratch_messaging, kafka, topic):
     """The watermark never passes a row that may still appear: while a writer that wrote
     first is still open, a later writer's committed rows wait for it (and show in the
-    backlog metrics), then all go out in their writers' order; the relay's read-ahead
-    (batches of 2) changes nothing."""
+    backlog metrics; the relay keeps polling at its shortest wait, not backing off),
+    then all go out in their writers' order; the relay's read-ahead (batches of 2)
+    changes nothing."""
     _, (outbox, _, _) = scratch_messaging
     await kafka.ensure_topics([topic], 1)
     service = f"test-{uuid.uuid4().hex[:8]}"
     relay = outbox_relay(engine, outbox, kafka.publisher(), service=service, batch_size=2,
-                         idle_seconds=0.01, max_idle_seconds=0.02, report_seconds=0.05)
+                         idle_seconds=0.02, max_idle_seconds=5.0, report_seconds=0.05)
     stop = asyncio.Event()
     task = asyncio.create_task(relay.run(stop))
     try:
@@ -183,8 +184,11 @@ async def test_a_row_of_a_transaction_still_open_goes_before_the_rows_committed_
             await first.begin()
             await append_to_outbox(first, outbox, topic, "m-0", [event(0)])  # its xid: older
             await fill_outbox(engine, outbox, topic, 3, start=1)  # committed while it is open
-            await asyncio.sleep(0.6)  # the relay polls ~30 times meanwhile
+            polls = relay.polls
+            await asyncio.sleep(0.6)
             assert relay.published == 0, "published past a row that could still appear"
+            # every 0.02 s: ~25 polls (backing off from 0.02 s towards 5 s: about 5)
+            assert relay.polls - polls >= 12, relay.polls - polls
             assert metric("cairn_outbox_backlog", service) == 3  # the open one is not seen
             assert metric("cairn_outbox_oldest_unpublished_seconds", service) >= 0.4
             await first.commit()

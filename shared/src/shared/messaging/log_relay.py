@@ -58,6 +58,9 @@ class LogSource:
     # asyncpg SQL ($1 xid, $2 seq): how many rows are after the watermark and when the
     # oldest of them was written (backlog_after_watermark)
     backlog: str
+    # asyncpg SQL ($1 xid, $2 seq): whether any committed row is after the watermark,
+    # read or not (rows_after_watermark)
+    pending: str
     lock_name: str = ""  # what names the advisory lock of its leader; "" for the default
 
     @property
@@ -86,6 +89,7 @@ class LogRelay:
             "ON CONFLICT (name) DO UPDATE SET xid = excluded.xid, seq = excluded.seq, "
             "updated_at = now()")
         self.published = 0
+        self.polls = 0  # reads of what follows the watermark that began a drain
 
     async def run(self, stop: asyncio.Event) -> None:
         await self._publisher.start()
@@ -132,16 +136,33 @@ class LogRelay:
                               log=self._source.name)
                 await sleep_unless(stop, 1.0)
                 continue
-            if sent:
+            if sent or await self._held_back():
                 idle.published()
             if not full:
                 await sleep_unless(stop, idle.next())
+
+    async def _held_back(self) -> bool:
+        """Rows are there but none could be read: a transaction still open holds them
+        back (module docstring). The relay then keeps polling at its shortest wait instead
+        of backing off: on results day a batch's transaction holds the others' rows for
+        about a second at a time, and they go out as soon as it ends."""
+        if self._position is None:
+            return False
+        try:
+            async with self._engine.connect() as conn:
+                db = await asyncpg_connection(conn)
+                return bool(await db.fetchval(self._source.pending, *self._position))
+        except Exception:
+            log.warning("log_relay.pending_unread", service=self._service,
+                        log=self._source.name, exc_info=True)
+            return False
 
     async def _drain(self, stop: asyncio.Event, lock_conn: AsyncConnection) -> tuple[int, bool]:
         """Publish full batches back to back until one comes back short (or `stop`);
         return how many rows went out and whether the last batch was full."""
         async with self._engine.connect() as read_conn, self._engine.connect() as save_conn:
             reader, saver = await asyncpg_connection(read_conn), await asyncpg_connection(save_conn)
+            self.polls += 1
             rows = await reader.fetch(self._source.select, *await self._start(reader),
                                       self._batch_size)
             sent, full, saving = 0, False, None
@@ -214,3 +235,8 @@ def backlog_after_watermark(table: str, *, seq: str = "seq", written_at: str) ->
     and the age in seconds of the oldest, by its column `written_at` (timestamptz)."""
     return (f"SELECT count(*), extract(epoch FROM now() - min({written_at}))::float8 "
             f"FROM {table} WHERE (xid, {seq}) > ($1::xid8, $2)")
+
+
+def rows_after_watermark(table: str, *, seq: str = "seq") -> str:
+    """The standard `pending` of a LogSource over `table`."""
+    return f"SELECT EXISTS (SELECT 1 FROM {table} WHERE (xid, {seq}) > ($1::xid8, $2))"

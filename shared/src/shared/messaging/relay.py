@@ -26,6 +26,7 @@ from shared.messaging.log_relay import (
     LogSource,
     after_watermark,
     backlog_after_watermark,
+    rows_after_watermark,
 )
 from shared.messaging.tables import OUTBOX_LOG
 
@@ -42,6 +43,7 @@ def outbox_source(outbox: Table) -> LogSource:
     return LogSource(name=OUTBOX_LOG, schema=schema,
                      select=after_watermark(table, ["topic", "key", "payload"], seq="id"),
                      backlog=backlog_after_watermark(table, seq="id", written_at="created_at"),
+                     pending=rows_after_watermark(table, seq="id"),
                      to_records=_records, lock_name=f"cairn-relay:{outbox.fullname}")
 
 
