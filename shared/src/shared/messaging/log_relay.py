@@ -46,27 +46,50 @@ log = structlog.get_logger(__name__)
 
 @dataclass(frozen=True)
 class LogSource:
-    """What the relay reads: `select` (asyncpg SQL: $1 xid, an int as asyncpg binds xid8,
-    $2 seq, $3 limit) returns rows with columns `xid` and `seq` and whatever `to_records`
-    needs; `to_records` turns one batch of those rows (asyncpg Records) into bus records,
-    in the same order."""
+    """What the relay reads: the rows of `table` (which has xid8 `xid` and the bigint
+    column `seq`, ordering one transaction's rows, with an index on (xid, seq)) after the
+    watermark, as `columns`, then `xid` and `seq`; `to_records` turns one batch of those
+    rows (asyncpg Records) into bus records, in the same order. `written_at`: the
+    timestamptz column that dates a row (the backlog's age)."""
 
     name: str  # the watermark's key in relay_positions
     schema: str
-    select: str
+    table: str  # as SQL names it
+    columns: tuple[str, ...]
     to_records: Callable[[Sequence[Any]], list[OutgoingRecord]]
-    # asyncpg SQL ($1 xid, $2 seq): how many rows are after the watermark and when the
-    # oldest of them was written (backlog_after_watermark)
-    backlog: str
-    # asyncpg SQL ($1 xid, $2 seq): whether any committed row is after the watermark,
-    # read or not (rows_after_watermark)
-    pending: str
+    written_at: str
+    seq: str = "seq"
     lock_name: str = ""  # what names the advisory lock of its leader; "" for the default
 
     @property
     def lock_key(self) -> int:
         return zlib.crc32((self.lock_name or f"cairn-log-relay:{self.schema}.{self.name}")
                           .encode())
+
+    def _after(self) -> str:
+        return f"FROM {self.table} WHERE (xid, {self.seq}) > ($1::xid8, $2)"
+
+    @property
+    def select(self) -> str:
+        """asyncpg SQL ($1 xid, an int as asyncpg binds xid8; $2 seq; $3 limit): the next
+        rows the relay may publish, those of transactions older than every one still
+        open (module docstring)."""
+        return (f"SELECT {', '.join(self.columns)}, xid, {self.seq} AS seq {self._after()} "
+                "AND xid < pg_snapshot_xmin(pg_current_snapshot()) "
+                f"ORDER BY xid, {self.seq} LIMIT $3")
+
+    @property
+    def backlog(self) -> str:
+        """asyncpg SQL ($1 xid, $2 seq): how many rows are after the watermark and the age
+        in seconds of the oldest."""
+        return (f"SELECT count(*), extract(epoch FROM now() - min({self.written_at}))::float8 "
+                f"{self._after()}")
+
+    @property
+    def pending(self) -> str:
+        """asyncpg SQL ($1 xid, $2 seq): whether any committed row is after the watermark,
+        readable yet or not."""
+        return f"SELECT EXISTS (SELECT 1 {self._after()})"
 
 
 class LogRelay:
@@ -82,6 +105,8 @@ class LogRelay:
         self._position: tuple[int, int] | None = (0, 0) if replay_all_on_start else None
         self._service, self._batch_size, self._idle = service, batch_size, idle_seconds
         self._lock_key = source.lock_key
+        self._sql_select, self._sql_backlog = source.select, source.backlog
+        self._sql_pending = source.pending
         positions = f'"{source.schema}".relay_positions'
         self._sql_position = f"SELECT xid, seq FROM {positions} WHERE name = $1"
         self._sql_save = (
@@ -114,17 +139,27 @@ class LogRelay:
         well, so a relay held back shows as one that is behind."""
         labels = (self._service, self._source.name)
         while not stop.is_set():
-            if self._position is not None:
-                try:
-                    async with self._engine.connect() as conn:
-                        db = await asyncpg_connection(conn)
-                        count, age = await db.fetchrow(self._source.backlog, *self._position)
-                    OUTBOX_BACKLOG.labels(*labels).set(count)
-                    OUTBOX_OLDEST.labels(*labels).set(age or 0.0)
-                except Exception:
-                    log.warning("log_relay.backlog_unread", service=self._service,
-                                log=self._source.name, exc_info=True)
+            backlog = await self._after_watermark(self._sql_backlog)
+            if backlog is not None:
+                count, age = backlog
+                OUTBOX_BACKLOG.labels(*labels).set(count)
+                OUTBOX_OLDEST.labels(*labels).set(age or 0.0)
             await sleep_unless(stop, self._report_seconds)
+
+    async def _after_watermark(self, sql: str) -> Any:
+        """The row `sql` ($1 xid, $2 seq) gives for the saved watermark; None before the
+        watermark is known or when it cannot be read (logged: only the metrics or the
+        poll's pace depend on it)."""
+        if self._position is None:
+            return None
+        try:
+            async with self._engine.connect() as conn:
+                db = await asyncpg_connection(conn)
+                return await db.fetchrow(sql, *self._position)
+        except Exception:
+            log.warning("log_relay.watermark_query_failed", service=self._service,
+                        log=self._source.name, exc_info=True)
+            return None
 
     async def _publish_until(self, stop: asyncio.Event, lock_conn: AsyncConnection) -> None:
         idle = IdleWait(self._idle, self._max_idle)
@@ -146,16 +181,8 @@ class LogRelay:
         back (module docstring). The relay then keeps polling at its shortest wait instead
         of backing off: on results day a batch's transaction holds the others' rows for
         about a second at a time, and they go out as soon as it ends."""
-        if self._position is None:
-            return False
-        try:
-            async with self._engine.connect() as conn:
-                db = await asyncpg_connection(conn)
-                return bool(await db.fetchval(self._source.pending, *self._position))
-        except Exception:
-            log.warning("log_relay.pending_unread", service=self._service,
-                        log=self._source.name, exc_info=True)
-            return False
+        pending = await self._after_watermark(self._sql_pending)
+        return bool(pending and pending[0])
 
     async def _drain(self, stop: asyncio.Event, lock_conn: AsyncConnection) -> tuple[int, bool]:
         """Publish full batches back to back until one comes back short (or `stop`);
@@ -163,7 +190,7 @@ class LogRelay:
         async with self._engine.connect() as read_conn, self._engine.connect() as save_conn:
             reader, saver = await asyncpg_connection(read_conn), await asyncpg_connection(save_conn)
             self.polls += 1
-            rows = await reader.fetch(self._source.select, *await self._start(reader),
+            rows = await reader.fetch(self._sql_select, *await self._start(reader),
                                       self._batch_size)
             sent, full, saving = 0, False, None
             try:
@@ -199,7 +226,7 @@ class LogRelay:
         last = rows[-1]
         done = await asyncio.gather(
             lock_conn.execute(text("SELECT 1")),  # still holding the lock?
-            reader.fetch(self._source.select, int(last["xid"]), last["seq"], self._batch_size),
+            reader.fetch(self._sql_select, int(last["xid"]), last["seq"], self._batch_size),
             return_exceptions=True)
         for outcome in done:
             if isinstance(outcome, BaseException):
@@ -218,25 +245,3 @@ class LogRelay:
         self._position = last
         self.published += len(rows)
         OUTBOX_PUBLISHED.labels(self._service, self._source.name).inc(len(rows))
-
-
-def after_watermark(table: str, columns: Sequence[str], *, seq: str = "seq") -> str:
-    """The standard `select` of a LogSource over `table` (which has xid8 `xid` and the
-    bigint column `seq`, ordering one transaction's rows; an index on (xid, seq)):
-    `columns` first, in order, then `xid` and `seq`."""
-    return (f"SELECT {', '.join(columns)}, xid, {seq} AS seq FROM {table} "
-            f"WHERE (xid, {seq}) > ($1::xid8, $2) "
-            "AND xid < pg_snapshot_xmin(pg_current_snapshot()) "
-            f"ORDER BY xid, {seq} LIMIT $3")
-
-
-def backlog_after_watermark(table: str, *, seq: str = "seq", written_at: str) -> str:
-    """The standard `backlog` of a LogSource over `table`: the rows after the watermark
-    and the age in seconds of the oldest, by its column `written_at` (timestamptz)."""
-    return (f"SELECT count(*), extract(epoch FROM now() - min({written_at}))::float8 "
-            f"FROM {table} WHERE (xid, {seq}) > ($1::xid8, $2)")
-
-
-def rows_after_watermark(table: str, *, seq: str = "seq") -> str:
-    """The standard `pending` of a LogSource over `table`."""
-    return f"SELECT EXISTS (SELECT 1 FROM {table} WHERE (xid, {seq}) > ($1::xid8, $2))"

@@ -21,13 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from shared.contracts.envelope import STRUCTURED_CONTENT_TYPE
 from shared.messaging.bus import OutgoingRecord, Publisher
-from shared.messaging.log_relay import (
-    LogRelay,
-    LogSource,
-    after_watermark,
-    backlog_after_watermark,
-    rows_after_watermark,
-)
+from shared.messaging.log_relay import LogRelay, LogSource
 from shared.messaging.tables import OUTBOX_LOG
 
 HEADERS = (("content-type", STRUCTURED_CONTENT_TYPE),)
@@ -39,12 +33,10 @@ def outbox_source(outbox: Table) -> LogSource:
     one of them publishes (v1's fails on the dropped `published_at` until it is gone)."""
     schema = outbox.schema
     assert schema, "a service's outbox lives in its own schema"
-    table = f'"{schema}".{outbox.name}'
-    return LogSource(name=OUTBOX_LOG, schema=schema,
-                     select=after_watermark(table, ["topic", "key", "payload"], seq="id"),
-                     backlog=backlog_after_watermark(table, seq="id", written_at="created_at"),
-                     pending=rows_after_watermark(table, seq="id"),
-                     to_records=_records, lock_name=f"cairn-relay:{outbox.fullname}")
+    return LogSource(name=OUTBOX_LOG, schema=schema, table=f'"{schema}".{outbox.name}',
+                     columns=("topic", "key", "payload"), to_records=_records,
+                     written_at="created_at", seq="id",
+                     lock_name=f"cairn-relay:{outbox.fullname}")
 
 
 def outbox_relay(engine: AsyncEngine, outbox: Table, publisher: Publisher, *, service: str,

@@ -17,12 +17,7 @@ from ledger.adapters.tables import SCHEMA
 from ledger.domain.entry_events import EVENT_TYPES
 from shared.contracts.envelope import STRUCTURED_CONTENT_TYPE
 from shared.messaging.bus import OutgoingRecord
-from shared.messaging.log_relay import (
-    LogSource,
-    after_watermark,
-    backlog_after_watermark,
-    rows_after_watermark,
-)
+from shared.messaging.log_relay import LogSource
 
 TOPIC = "ledger.events"
 _HEADERS = (("content-type", STRUCTURED_CONTENT_TYPE),)
@@ -51,10 +46,7 @@ def _records(rows: Sequence[Any]) -> list[OutgoingRecord]:
 
 
 ENTRIES = LogSource(
-    name="entries", schema=SCHEMA,
-    select=after_watermark(f"{SCHEMA}.entries",
-                           ["event_id", "learner_id", "kind", "recorded_at",
-                            "convert_to(event, 'UTF8') AS event"]),  # bytes, as stored
-    backlog=backlog_after_watermark(f"{SCHEMA}.entries", written_at="recorded_at"),
-    pending=rows_after_watermark(f"{SCHEMA}.entries"),
-    to_records=_records)
+    name="entries", schema=SCHEMA, table=f"{SCHEMA}.entries",
+    columns=("event_id", "learner_id", "kind", "recorded_at",
+             "convert_to(event, 'UTF8') AS event"),  # bytes, as stored
+    to_records=_records, written_at="recorded_at")
