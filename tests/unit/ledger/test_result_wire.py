@@ -15,6 +15,7 @@ from hypothesis import strategies as st
 
 from ledger.domain.result_json import parse_submission
 from ledger.domain.results import ResultSubmission
+from ledger.entrypoints.http import result_wire
 from ledger.entrypoints.http.result_wire import decode_batch, decode_result
 from shared.domain.errors import RuleViolation
 from tests.unit.ledger.builders import BODY
@@ -91,6 +92,29 @@ def test_what_the_general_reader_refuses_is_left_to_it(body) -> None:
 ])
 def test_each_variant_reads_as_the_general_reader_reads_it(changes) -> None:
     assert_read_as_the_general_reader_would(batch({**BODY, **changes}))
+
+
+def test_values_shared_between_results_are_each_read_as_given() -> None:
+    """The fast path builds a repeated value (a credit, a level, subjects, a course, a
+    grade) once and shares it: the same number given as "15", 15 and "15.0" stays three
+    values, a refused value is refused each time, and each table stays bounded."""
+    variants = [{"credit": {"value": v, "scheme": "CATS"},
+                 "subjects": [{"hecos": "100366", "percent": p}],
+                 "grade": {"scale": "UK-PERCENT", "value": g}}
+                for v, p, g in (("15", 100, "68"), (15, "100", "68"), ("15.0", "100.0", "68 "),
+                                ("0", 100, "68"), ("15", 100, "68"), ("0", 100, "68"))]
+    items = [{**BODY, **changes} for changes in variants]
+    for _ in range(2):  # the second time from the shared values
+        assert_read_as_the_general_reader_would(batch(*items))
+    credits = [i.credit.value for i in decode_batch(batch(*items), 10)
+               if isinstance(i, ResultSubmission)]
+    assert [str(c) for c in credits] == ["15", "15", "15.0", "15"]
+
+    many = [{**BODY, "result_id": f"r-{n}", "grade": {"scale": "UK-PERCENT", "value": str(n)}}
+            for n in range(result_wire._KEEP + 10)]
+    assert all(isinstance(i, ResultSubmission) for i in decode_batch(
+        orjson.dumps({"results": many}), len(many)))
+    assert 0 < len(result_wire._grades) <= result_wire._KEEP
 
 
 JSON = st.recursive(
