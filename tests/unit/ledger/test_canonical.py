@@ -6,6 +6,7 @@ there as a broken chain; these tests make sure there is none to show."""
 
 from __future__ import annotations
 
+import hashlib
 import string
 from dataclasses import replace
 from datetime import UTC, date, datetime
@@ -24,6 +25,7 @@ from ledger.domain.results import (
     EuElements,
     Grade,
     Origin,
+    ResultSubmission,
     fingerprint_of_json,
     submission_fingerprint,
     submission_json,
@@ -91,6 +93,37 @@ def submissions(draw):
         subjects=(SubjectShare("100366", Decimal(100)),),
         origin=draw(st.sampled_from(list(Origin))),
         notional_hours=draw(st.none() | st.integers(1, 10**6)), eu=draw(eu))
+
+
+def reference_fingerprint(sub: ResultSubmission) -> str:
+    """R-LG-2 as written, with the reference RFC 8785 library: numbers compared as numbers
+    (the exact plain form of each Decimal), subjects in HECoS order, the rest as given."""
+    def number(d: Decimal) -> str:
+        plain = format(d, "f")
+        return plain.rstrip("0").rstrip(".") if "." in plain else plain
+
+    body = submission_json(sub)
+    body["credit"]["value"] = number(sub.credit.value)
+    body["subjects"] = [{"hecos": s.hecos, "percent": number(s.percent)}
+                        for s in sorted(sub.subjects, key=lambda s: s.hecos)]
+    if sub.eu.workload_ects is not None:
+        body["eu"]["workload_ects"] = number(sub.eu.workload_ects)
+    return "sha256:" + hashlib.sha256(rfc8785.dumps(body)).hexdigest()
+
+
+shares = st.lists(st.tuples(st.sampled_from(["101030", "100367", "100366"]),
+                            decimals | st.integers(1, 100).map(Decimal)),
+                  min_size=1, max_size=3).map(
+    lambda pairs: tuple(SubjectShare(h, p) for h, p in pairs))
+
+
+@settings(max_examples=300)
+@given(submissions(), shares, st.integers(1, 10**6))
+def test_the_fingerprint_is_the_rule_as_written(sub, subjects, whole) -> None:
+    plain = Credit(Decimal(whole), sub.credit.scheme)  # "15": the usual form, not copied
+    for one in (sub, replace(sub, subjects=subjects), replace(sub, credit=plain),
+                replace(sub, credit=plain, subjects=subjects)):
+        assert fingerprint_of_json(submission_json(one)) == reference_fingerprint(one)
 
 
 @settings(max_examples=300)

@@ -172,12 +172,27 @@ def submission_fingerprint(sub: ResultSubmission) -> str:
 
 def fingerprint_of_json(body: dict[str, Any]) -> str:
     """`submission_fingerprint` of a submission whose `submission_json` is `body`
-    (left unchanged, so the caller may store it too)."""
+    (left unchanged, so the caller may store it too). Only what compares as a number or
+    as shares differs from `body`; the usual result ("15", one share of "100") has
+    nothing to change and is hashed as it is, with no copy."""
+    same = body
     credit = body["credit"]
-    same = {**body, "credit": {**credit, "value": _same_number(credit["value"])},
-            "subjects": sorted(({**share, "percent": _same_number(share["percent"])}
-                                for share in body["subjects"]),  # shares, not a sequence
-                               key=lambda share: share["hecos"])}
-    if "workload_ects" in body.get("eu", {}):
-        same["eu"] = {**body["eu"], "workload_ects": _same_number(body["eu"]["workload_ects"])}
+    value = _same_number(credit["value"])
+    if value is not credit["value"]:  # _same_number gives a plain number back as it is
+        same = {**body, "credit": {**credit, "value": value}}
+    subjects = _same_shares(body["subjects"])
+    if subjects is not body["subjects"]:
+        same = {**same, "subjects": subjects}
+    eu = body.get("eu")
+    if eu is not None and "workload_ects" in eu:
+        same = {**same, "eu": {**eu, "workload_ects": _same_number(eu["workload_ects"])}}
     return sha256_tagged(canonical_json_fast(same))
+
+
+def _same_shares(shares: list[dict[str, str]]) -> list[dict[str, str]]:
+    """Shares, not a sequence: in HECoS order, percentages as numbers; `shares` itself
+    when that changes nothing."""
+    if len(shares) == 1 and _same_number(shares[0]["percent"]) is shares[0]["percent"]:
+        return shares
+    return sorted(({**share, "percent": _same_number(share["percent"])} for share in shares),
+                  key=lambda share: share["hecos"])
