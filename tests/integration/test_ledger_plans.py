@@ -19,6 +19,7 @@ import pytest
 from ledger.adapters import entries, statements
 from ledger.adapters.publication import ENTRIES
 from shared.messaging.log_relay import INDEX_ONLY
+from tests.plugins.plans import generic_plan
 
 pytestmark = pytest.mark.integration
 
@@ -67,20 +68,6 @@ async def big_ledger(fresh_ledger_database: str) -> AsyncIterator[asyncpg.Connec
         yield conn
     finally:
         await conn.close()
-
-
-async def generic_plan(conn: asyncpg.Connection, sql: str, args: tuple[str, ...],
-                       *settings: str) -> str:
-    async with conn.transaction():
-        await conn.execute("SET LOCAL plan_cache_mode = force_generic_plan")
-        for setting in settings:
-            await conn.execute(setting)
-        await conn.execute(f"PREPARE hot AS {sql}")
-        try:
-            rows = await conn.fetch(f"EXPLAIN EXECUTE hot({', '.join(args)})")
-        finally:
-            await conn.execute("DEALLOCATE hot")
-    return "\n".join(row[0] for row in rows)
 
 
 async def test_the_hot_statements_never_read_a_whole_table(big_ledger):

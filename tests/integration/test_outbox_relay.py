@@ -30,6 +30,7 @@ from shared.messaging.tables import (
     outbox_by_position_v2_downgrade,
 )
 from tests.contract.test_bus_contract import drain
+from tests.plugins.plans import generic_plan
 from tests.plugins.services import eventually
 
 pytestmark = pytest.mark.integration
@@ -222,29 +223,19 @@ async def test_the_relays_watermark_queries_read_the_index_not_the_whole_outbox(
             SELECT 'e-' || g, 't', 't', 'm-' || (g % 13), convert_to(repeat('x', 400), 'UTF8')
             FROM generate_series(1, 20000) AS g"""))
 
-    async def generic_plan(sql: str, *settings: str) -> str:
+    async def plan_of(sql: str, *settings: str) -> str:
         async with engine.connect() as conn:
-            db = await asyncpg_connection(conn)
-            async with db.transaction():
-                await db.execute("SET LOCAL plan_cache_mode = force_generic_plan")
-                for setting in settings:
-                    await db.execute(setting)
-                await db.execute(f"PREPARE watermark_probe AS {sql}")
-                try:
-                    args = "('1', 1, 500)" if "$3" in sql else "('1', 1)"
-                    rows = await db.fetch(f"EXPLAIN EXECUTE watermark_probe{args}")
-                finally:
-                    await db.execute("DEALLOCATE watermark_probe")
-        return "\n".join(row[0] for row in rows)
+            args = ("'1'", "1", "500") if "$3" in sql else ("'1'", "1")
+            return await generic_plan(await asyncpg_connection(conn), sql, args, *settings)
 
     def whole_table(plan: str) -> bool:
         return "Seq Scan" in plan or "Bitmap" in plan
 
     # The table reproduces the trap: counted as any statement is, it is read whole.
-    assert whole_table(await generic_plan(source.backlog)), "the table is too small to show it"
+    assert whole_table(await plan_of(source.backlog)), "the table is too small to show it"
     for sql, settings in ((source.select, ()), (source.pending, ()),
                           (source.backlog, (INDEX_ONLY,))):  # as LogRelay runs each
-        plan = await generic_plan(sql, *settings)
+        plan = await plan_of(sql, *settings)
         assert "Index" in plan and not whole_table(plan), plan
 
 
