@@ -31,7 +31,8 @@ REQUEST_LATENCY = Histogram(
 )
 # `log`: what the relay publishes ("outbox", or a table that is its own outbox: "entries")
 OUTBOX_BACKLOG = Gauge("cairn_outbox_backlog", "Rows after the relay's watermark (not yet "
-                       "published), read every few seconds", ["service", "log"])
+                       "published), read every few seconds; counted up to 100,000 (more "
+                       "wait when it reads that)", ["service", "log"])
 OUTBOX_OLDEST = Gauge("cairn_outbox_oldest_unpublished_seconds", "Age of the oldest row not "
                       "yet published (0: none); grows while a transaction left open holds "
                       "the relay back", ["service", "log"])
