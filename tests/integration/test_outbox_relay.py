@@ -6,8 +6,10 @@ from an outbox of marked rows (v1) to one published by position (v2) and back.""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import uuid
 from collections import Counter
+from collections.abc import AsyncIterator
 
 import pytest
 from alembic.migration import MigrationContext
@@ -58,15 +60,33 @@ async def unpublished(engine, outbox) -> int:
               WHERE p.name = 'outbox' AND (o.xid, o.id) <= (p.xid, p.seq))"""))).scalar_one()
 
 
-async def drain_outbox(relay, engine, outbox) -> None:
-    """Run `relay` until its saved watermark passes every row of `outbox`."""
+@contextlib.asynccontextmanager
+async def relay_running(relay) -> AsyncIterator[None]:
     stop = asyncio.Event()
     task = asyncio.create_task(relay.run(stop))
     try:
-        await eventually(lambda: _zero(unpublished(engine, outbox)), what="outbox drained")
+        yield
     finally:
         stop.set()
         await task
+
+
+@contextlib.asynccontextmanager
+async def held_back(engine, outbox, topic: str, committed: int) -> AsyncIterator[None]:
+    """A writer writes the first row and stays open while `committed` rows are written
+    after it and committed; it commits on leaving."""
+    async with engine.connect() as first:
+        await first.begin()
+        await append_to_outbox(first, outbox, topic, "m-0", [event(0)])  # its xid: older
+        await fill_outbox(engine, outbox, topic, committed, start=1)
+        yield
+        await first.commit()
+
+
+async def drain_outbox(relay, engine, outbox) -> None:
+    """Run `relay` until its saved watermark passes every row of `outbox`."""
+    async with relay_running(relay):
+        await eventually(lambda: _zero(unpublished(engine, outbox)), what="outbox drained")
 
 
 async def everything_on(bus: KafkaBus, topic: str, n: int) -> list:
@@ -180,13 +200,8 @@ async def test_a_row_of_a_transaction_still_open_goes_before_the_rows_committed_
     service = f"test-{uuid.uuid4().hex[:8]}"
     relay = outbox_relay(engine, outbox, kafka.publisher(), service=service, batch_size=2,
                          idle_seconds=0.02, max_idle_seconds=5.0, report_seconds=0.05)
-    stop = asyncio.Event()
-    task = asyncio.create_task(relay.run(stop))
-    try:
-        async with engine.connect() as first:
-            await first.begin()
-            await append_to_outbox(first, outbox, topic, "m-0", [event(0)])  # its xid: older
-            await fill_outbox(engine, outbox, topic, 3, start=1)  # committed while it is open
+    async with relay_running(relay):
+        async with held_back(engine, outbox, topic, 3):
             polls = relay.polls
             await asyncio.sleep(0.6)
             assert relay.published == 0, "published past a row that could still appear"
@@ -194,14 +209,10 @@ async def test_a_row_of_a_transaction_still_open_goes_before_the_rows_committed_
             assert relay.polls - polls >= 12, relay.polls - polls
             assert metric("cairn_outbox_backlog", service) == 3  # the open one is not seen
             assert metric("cairn_outbox_oldest_unpublished_seconds", service) >= 0.4
-            await first.commit()
         await eventually(lambda: _zero(unpublished(engine, outbox)), what="outbox drained")
         await eventually(lambda: _true(metric("cairn_outbox_backlog", service) == 0),
                          what="backlog reported empty")
         assert metric("cairn_outbox_oldest_unpublished_seconds", service) == 0
-    finally:
-        stop.set()
-        await task
     records = await everything_on(kafka, topic, 4)
     assert [decode_event(r.value).data["revision"] for r in records] == [0, 1, 2, 3]
 
@@ -215,24 +226,15 @@ async def test_the_backlog_is_counted_up_to_its_bound(engine, scratch_messaging,
     service = f"test-{uuid.uuid4().hex[:8]}"
     relay = outbox_relay(engine, outbox, kafka.publisher(), service=service, batch_size=2,
                          idle_seconds=0.02, report_seconds=0.05, count_backlog_up_to=4)
-    stop = asyncio.Event()
-    task = asyncio.create_task(relay.run(stop))
-    try:
-        async with engine.connect() as first:
-            await first.begin()
-            await append_to_outbox(first, outbox, topic, "m-0", [event(0)])  # holds them back
-            await fill_outbox(engine, outbox, topic, 6, start=1)
+    async with relay_running(relay):
+        async with held_back(engine, outbox, topic, 6):
             await eventually(lambda: _true(metric("cairn_outbox_backlog", service) == 4),
                              what="backlog counted up to 4")
             await asyncio.sleep(0.3)
             assert metric("cairn_outbox_backlog", service) == 4  # 6 wait
             assert metric("cairn_outbox_oldest_unpublished_seconds", service) >= 0.25
-            await first.commit()
         await eventually(lambda: _true(metric("cairn_outbox_backlog", service) == 0),
                          what="backlog reported empty")
-    finally:
-        stop.set()
-        await task
 
 
 async def test_the_relays_watermark_queries_read_the_index_not_the_whole_outbox(
