@@ -30,9 +30,11 @@ REQUEST_LATENCY = Histogram(
     buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
 )
 # `log`: what the relay publishes ("outbox", or a table that is its own outbox: "entries")
+BACKLOG_COUNTED_UP_TO = 100_000  # a relay's report counts no further (shared.messaging.log_relay)
 OUTBOX_BACKLOG = Gauge("cairn_outbox_backlog", "Rows after the relay's watermark (not yet "
-                       "published), read every few seconds; counted up to 100,000 (more "
-                       "wait when it reads that)", ["service", "log"])
+                       "published), read every few seconds; counted up to "
+                       f"{BACKLOG_COUNTED_UP_TO:,} (more wait when it reads that)",
+                       ["service", "log"])
 OUTBOX_OLDEST = Gauge("cairn_outbox_oldest_unpublished_seconds", "Age of the oldest row not "
                       "yet published (0: none); grows while a transaction left open holds "
                       "the relay back", ["service", "log"])

@@ -39,7 +39,12 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from shared.db import asyncpg_connection
 from shared.messaging.bus import OutgoingRecord, Publisher
 from shared.messaging.leadership import IdleWait, leadership, sleep_unless
-from shared.metrics import OUTBOX_BACKLOG, OUTBOX_OLDEST, OUTBOX_PUBLISHED
+from shared.metrics import (
+    BACKLOG_COUNTED_UP_TO,
+    OUTBOX_BACKLOG,
+    OUTBOX_OLDEST,
+    OUTBOX_PUBLISHED,
+)
 
 log = structlog.get_logger(__name__)
 
@@ -107,7 +112,8 @@ class LogRelay:
     def __init__(self, engine: AsyncEngine, source: LogSource, publisher: Publisher, *,
                  service: str, batch_size: int = 5000, idle_seconds: float = 0.05,
                  max_idle_seconds: float = 0.4, replay_all_on_start: bool = False,
-                 report_seconds: float = 5.0, count_backlog_up_to: int = 100_000) -> None:
+                 report_seconds: float = 5.0,
+                 count_backlog_up_to: int = BACKLOG_COUNTED_UP_TO) -> None:
         self._engine, self._source, self._publisher = engine, source, publisher
         self._report_seconds, self._count_up_to = report_seconds, count_backlog_up_to
         self._max_idle = max_idle_seconds
@@ -200,8 +206,7 @@ class LogRelay:
         back (module docstring). The relay then keeps polling at its shortest wait instead
         of backing off: on results day a batch's transaction holds the others' rows for
         about a second at a time, and they go out as soon as it ends."""
-        pending = await self._after_watermark(self._sql_pending)
-        return bool(pending and pending[0])
+        return await self._after_watermark(self._sql_pending) is not None
 
     async def _drain(self, stop: asyncio.Event, lock_conn: AsyncConnection) -> tuple[int, bool]:
         """Publish full batches back to back until one comes back short (or `stop`);

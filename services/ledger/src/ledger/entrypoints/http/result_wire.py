@@ -218,7 +218,7 @@ def _credit(c: _Credit) -> Credit | None:
             credit = Credit(value, SCHEMES.get(c.scheme, c.scheme))  # R-CR-3
         except InvalidCredit:
             return None
-        _keep(_credits, key, credit)
+        credit = _keep(_credits, key, credit)
     return credit
 
 
@@ -232,5 +232,5 @@ def _level(lv: _Level) -> Level | None:
             level = Level(FRAMEWORKS.get(lv.framework, lv.framework), lv.value)  # R-LV-1
         except LevelError:
             return None
-        _keep(_levels, key, level)
+        level = _keep(_levels, key, level)
     return level
