@@ -204,7 +204,8 @@ def tune_malloc() -> None:
 def make_bus(settings: ServiceSettings) -> Bus:
     if settings.bus == "memory":
         return InProcessBus()
-    return KafkaBus(settings.kafka_bootstrap_servers, client_id=f"cairn-{settings.service_name}")
+    return KafkaBus(settings.kafka_bootstrap_servers, client_id=f"cairn-{settings.service_name}",
+                    compression=settings.kafka_compression)
 
 
 async def ensure_topics(bus: Bus, settings: ServiceSettings) -> None:

@@ -16,6 +16,8 @@ DEMO_AUTH_SECRET = "cairn-demo-secret-change-me-0123456789abcdef"
 # shared.admission's defaults: 6 batches of 10,000 results at once, 446 MiB at peak (under
 # the ledger API pod's 1 GiB); a wait well under a client's timeout (the CLI's: 120 s).
 BUDGET_BYTES = 24 << 20
+# The codecs of the record batches the relays publish (aiokafka's, through cramjam).
+KafkaCompression = Literal["zstd", "lz4", "gzip", "snappy", "none"]
 WAIT_SECONDS = 30.0
 
 
@@ -33,6 +35,12 @@ class ServiceSettings(BaseSettings):
     )
     bus: Literal["kafka", "memory"] = Field("kafka", alias="CAIRN_BUS")
     kafka_bootstrap_servers: str = Field("localhost:9092", alias="KAFKA_BOOTSTRAP_SERVERS")
+    kafka_compression: KafkaCompression = Field(
+        "zstd", alias="CAIRN_KAFKA_COMPRESSION",
+        description="how the relays compress the record batches they publish. zstd: the "
+                    "broker stores and moves a fraction of the bytes (ledger_ingest, "
+                    "2026-12-04: the broker's CPU per result -30%, ingest +8%); consumers "
+                    "decompress whatever they are sent")
     topic_partitions: int = Field(6, alias="CAIRN_TOPIC_PARTITIONS", ge=1)
     topic_replication: int = Field(1, alias="CAIRN_TOPIC_REPLICATION", ge=1)
     host: str = Field("0.0.0.0", alias="CAIRN_HOST")
