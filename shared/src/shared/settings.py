@@ -16,9 +16,9 @@ DEMO_AUTH_SECRET = "cairn-demo-secret-change-me-0123456789abcdef"
 # shared.admission's defaults: 6 batches of 10,000 results at once, 446 MiB at peak (under
 # the ledger API pod's 1 GiB); a wait well under a client's timeout (the CLI's: 120 s).
 BUDGET_BYTES = 24 << 20
+WAIT_SECONDS = 30.0
 # The codecs of the record batches the relays publish (aiokafka's, through cramjam).
 KafkaCompression = Literal["zstd", "lz4", "gzip", "snappy", "none"]
-WAIT_SECONDS = 30.0
 
 
 class ServiceSettings(BaseSettings):

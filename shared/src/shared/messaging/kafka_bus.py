@@ -59,7 +59,6 @@ class KafkaPublisher:
 
     def __init__(self, bootstrap_servers: str, client_id: str,
                  compression: Compression = "zstd") -> None:
-        self.compression = compression
         self._producer = AIOKafkaProducer(
             bootstrap_servers=bootstrap_servers,
             client_id=f"{client_id}-relay",
