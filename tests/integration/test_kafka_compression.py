@@ -24,7 +24,7 @@ from tests.contract.test_bus_contract import drain, published
 pytestmark = pytest.mark.integration
 
 CODEC = {"none": DefaultRecordBatch.CODEC_NONE, "zstd": DefaultRecordBatch.CODEC_ZSTD,
-         "lz4": DefaultRecordBatch.CODEC_LZ4, "gzip": DefaultRecordBatch.CODEC_GZIP}
+         "lz4": DefaultRecordBatch.CODEC_LZ4}
 
 
 async def stored_codecs(bootstrap: str, topic: str, partitions: int) -> Counter:

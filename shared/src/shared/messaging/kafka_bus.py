@@ -58,7 +58,7 @@ class KafkaPublisher:
     MAX_BATCH_BYTES = 1 << 20  # a batch must fit the broker's message.max.bytes (1 MiB + 12)
 
     def __init__(self, bootstrap_servers: str, client_id: str,
-                 compression: Compression = "zstd") -> None:
+                 compression: Compression) -> None:
         self._producer = AIOKafkaProducer(
             bootstrap_servers=bootstrap_servers,
             client_id=f"{client_id}-relay",
